@@ -1,0 +1,163 @@
+//! `/api/v1` over HTTP: thin handlers that decode JSON, call [`BrokerApi`] and encode
+//! the answer. Every rejection, including a malformed or oversized body, comes back as
+//! the JSON error shape of [`ApiError`].
+
+use super::{ApiError, BrokerApi};
+use crate::model::wire::{PollRequest, ReleaseBatchRequest, StartProcessRequest};
+use crate::model::{ActorId, Decision, ProcessId, TaskId, TaskList};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+
+/// A JSON body whose rejections are [`ApiError`]s.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(v) = Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(v))
+    }
+}
+
+/// The client API routes plus `/health` and `/ready`.
+pub fn router(api: BrokerApi) -> Router {
+    let limit = api.limits().max_body_bytes;
+    Router::new()
+        .route("/api/v1/processes", post(start_process))
+        .route("/api/v1/processes/{id}", get(get_process))
+        .route("/api/v1/tasks/poll", post(poll))
+        .route("/api/v1/tasks/release", post(release))
+        .route("/api/v1/tasks/release/batch", post(release_batch))
+        .route("/api/v1/tasks/{id}", get(get_task))
+        .route("/api/v1/queues", get(queues))
+        .route("/api/v1/actors/blocked", get(blocked))
+        .route("/api/v1/actors/block", post(block))
+        .route("/api/v1/actors/unblock", post(unblock))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(api)
+}
+
+async fn start_process(
+    State(api): State<BrokerApi>,
+    ApiJson(req): ApiJson<StartProcessRequest>,
+) -> Result<Response, ApiError> {
+    let r = api.start_process(req).await?;
+    Ok((StatusCode::CREATED, Json(r)).into_response())
+}
+
+async fn get_process(
+    State(api): State<BrokerApi>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: ProcessId = id
+        .parse()
+        .map_err(|_| ApiError::invalid(format!("{id:?} is not a process id (a UUID)")))?;
+    Ok(Json(api.process(id)?).into_response())
+}
+
+async fn get_task(
+    State(api): State<BrokerApi>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: TaskId = id
+        .parse()
+        .map_err(|_| ApiError::invalid(format!("{id:?} is not a task id (a UUID)")))?;
+    Ok(Json(api.task(id)?).into_response())
+}
+
+async fn poll(
+    State(api): State<BrokerApi>,
+    ApiJson(req): ApiJson<PollRequest>,
+) -> Result<Response, ApiError> {
+    Ok(Json(api.poll(req).await?).into_response())
+}
+
+async fn release(
+    State(api): State<BrokerApi>,
+    ApiJson(d): ApiJson<Decision>,
+) -> Result<Response, ApiError> {
+    Ok(Json(api.release(d).await?).into_response())
+}
+
+async fn release_batch(
+    State(api): State<BrokerApi>,
+    ApiJson(req): ApiJson<ReleaseBatchRequest>,
+) -> Result<Response, ApiError> {
+    if req.decisions.len() > api.limits().max_poll_tasks as usize {
+        return Err(ApiError::invalid(format!(
+            "a batch may hold at most {} decisions",
+            api.limits().max_poll_tasks
+        )));
+    }
+    Ok(Json(api.release_batch(req.decisions).await).into_response())
+}
+
+async fn queues(State(api): State<BrokerApi>) -> Response {
+    Json(json!({ "queues": api.queues() })).into_response()
+}
+
+/// Body of block/unblock.
+#[derive(Deserialize)]
+struct BlockRequest {
+    actor_id: ActorId,
+    #[serde(default)]
+    task_list: Option<TaskList>,
+}
+
+async fn block(
+    State(api): State<BrokerApi>,
+    ApiJson(req): ApiJson<BlockRequest>,
+) -> Result<Response, ApiError> {
+    let changed = api.block(req.actor_id, req.task_list).await?;
+    Ok(Json(json!({ "changed": changed })).into_response())
+}
+
+async fn unblock(
+    State(api): State<BrokerApi>,
+    ApiJson(req): ApiJson<BlockRequest>,
+) -> Result<Response, ApiError> {
+    let changed = api.unblock(req.actor_id, req.task_list).await?;
+    Ok(Json(json!({ "changed": changed })).into_response())
+}
+
+async fn blocked(State(api): State<BrokerApi>) -> Response {
+    let list: Vec<_> = api
+        .blocked()
+        .into_iter()
+        .map(|(a, l)| json!({ "actor_id": a, "task_list": l }))
+        .collect();
+    Json(json!({ "blocked": list })).into_response()
+}
+
+async fn health() -> Response {
+    Json(json!({ "status": "ok" })).into_response()
+}
+
+async fn ready(State(api): State<BrokerApi>) -> Response {
+    let raft = api.raft_status();
+    let ready = raft.leader.is_some();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(json!({ "ready": ready, "raft": raft }))).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such endpoint; see docs/api.md")
+}

@@ -1,0 +1,275 @@
+//! The client API: [`BrokerApi`] is the in-process form (used by the HTTP handlers
+//! and by Taskurotta-style "no transport" embedding); [`http`] maps it onto `/api/v1`.
+
+mod error;
+pub mod http;
+mod limits;
+
+pub use error::ApiError;
+pub use limits::Limits;
+
+use crate::core::BrokerCore;
+use crate::leader::Proposer;
+use crate::model::wire::{
+    PollRequest, PollResponse, ProcessView, QueueView, ReleaseBatchResponse, ReleaseReceipt,
+    ReleaseResult, StartProcessRequest, StartProcessResponse, TaskView,
+};
+use crate::model::{
+    ActorId, Decision, Millis, ProcessId, QueueKey, TaskId, TaskKind, TaskList, TaskSpec,
+};
+use crate::raft::Raft;
+use crate::state_machine::{Command, CommandResult, Reply};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The broker's client operations, callable in process. Cheap to clone.
+#[derive(Clone)]
+pub struct BrokerApi {
+    core: Arc<BrokerCore>,
+    proposer: Proposer,
+    raft: Raft,
+    limits: Limits,
+}
+
+impl BrokerApi {
+    pub fn new(core: Arc<BrokerCore>, proposer: Proposer, raft: Raft, limits: Limits) -> Self {
+        BrokerApi {
+            core,
+            proposer,
+            raft,
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Starts a process: registers it and enqueues its start task.
+    pub async fn start_process(
+        &self,
+        req: StartProcessRequest,
+    ) -> Result<StartProcessResponse, ApiError> {
+        let start = TaskSpec {
+            task_id: req.task_id.unwrap_or_else(TaskId::random),
+            actor_id: req.actor_id,
+            method: req.method,
+            kind: TaskKind::DeciderStart,
+            args: req.args,
+            options: req.options,
+        };
+        self.limits.check_task(&start)?;
+        if let Some(c) = &req.custom_id {
+            if c.len() > self.limits.max_name_bytes {
+                return Err(ApiError::invalid("custom_id is too long"));
+            }
+        }
+        let cmd = Command::StartProcess {
+            now: Millis::now(),
+            process_id: req.process_id.unwrap_or_else(ProcessId::random),
+            custom_id: req.custom_id,
+            start,
+        };
+        match self.commit(cmd).await? {
+            Reply::Started(r) => {
+                tracing::info!(process_id = %r.process_id, task_id = %r.task_id, "process started");
+                Ok(r)
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Hands out up to `max` ready tasks, waiting up to `wait_ms` for one to appear.
+    pub async fn poll(&self, req: PollRequest) -> Result<PollResponse, ApiError> {
+        let key = QueueKey::new(req.actor_id, req.task_list);
+        let max = req.max.clamp(1, self.limits.max_poll_tasks) as usize;
+        let wait = Duration::from_millis(req.wait_ms.min(self.limits.max_poll_wait_ms));
+        let deadline = tokio::time::Instant::now() + wait;
+        let notify = self.core.waiter(&key);
+        loop {
+            self.require_leader()?;
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            // Register before looking, so a task enqueued in between still wakes us.
+            notified.as_mut().enable();
+            let lease_until = Millis::now().plus(self.limits.lease_ms);
+            let tasks = self.core.lease(&key, max, lease_until);
+            if !tasks.is_empty() {
+                for t in &tasks {
+                    tracing::debug!(task_id = %t.task_id, process_id = %t.process_id, actor = %t.actor_id, "task handed out");
+                }
+                return Ok(PollResponse { tasks });
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Ok(PollResponse::default());
+            }
+        }
+    }
+
+    /// Stores a decision. Idempotent by task id.
+    pub async fn release(&self, decision: Decision) -> Result<ReleaseReceipt, ApiError> {
+        self.limits.check_decision(&decision)?;
+        let known = self.core.lock().answer_without_log(&decision);
+        let result = match known {
+            Some(answer) => answer,
+            None => {
+                let task_id = decision.task_id;
+                let r = self
+                    .proposer
+                    .propose(Command::Release {
+                        now: Millis::now(),
+                        decision,
+                    })
+                    .await?;
+                tracing::debug!(%task_id, ok = r.is_ok(), "decision committed");
+                r
+            }
+        };
+        match result? {
+            Reply::Released(r) => Ok(r),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Stores many decisions; they share log entries. Answers in the same order.
+    pub async fn release_batch(&self, decisions: Vec<Decision>) -> ReleaseBatchResponse {
+        let results =
+            futures::future::join_all(decisions.into_iter().map(|d| self.release(d))).await;
+        ReleaseBatchResponse {
+            results: results
+                .into_iter()
+                .map(|r| match r {
+                    Ok(receipt) => ReleaseResult::Receipt(receipt),
+                    Err(e) => ReleaseResult::Error(e.body),
+                })
+                .collect(),
+        }
+    }
+
+    /// A process with its tasks.
+    pub fn process(&self, id: ProcessId) -> Result<ProcessView, ApiError> {
+        self.core
+            .lock()
+            .process_view(&id)
+            .ok_or_else(|| ApiError::not_found("unknown_process", format!("unknown process {id}")))
+    }
+
+    /// One task.
+    pub fn task(&self, id: TaskId) -> Result<TaskView, ApiError> {
+        self.core
+            .lock()
+            .task_view(&id)
+            .ok_or_else(|| ApiError::not_found("unknown_task", format!("unknown task {id}")))
+    }
+
+    /// Every non-empty or blocked queue.
+    pub fn queues(&self) -> Vec<QueueView> {
+        self.core.lock().queue_views()
+    }
+
+    /// Blocks an actor (all its task lists, or one): its polls get nothing.
+    pub async fn block(
+        &self,
+        actor_id: ActorId,
+        task_list: Option<TaskList>,
+    ) -> Result<bool, ApiError> {
+        match self
+            .commit(Command::BlockActor {
+                actor_id,
+                task_list,
+            })
+            .await?
+        {
+            Reply::Changed(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Unblocks an actor.
+    pub async fn unblock(
+        &self,
+        actor_id: ActorId,
+        task_list: Option<TaskList>,
+    ) -> Result<bool, ApiError> {
+        match self
+            .commit(Command::UnblockActor {
+                actor_id,
+                task_list,
+            })
+            .await?
+        {
+            Reply::Changed(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Blocked actors: `(actor, None)` means every task list.
+    pub fn blocked(&self) -> Vec<(ActorId, Option<TaskList>)> {
+        self.core.lock().blocked()
+    }
+
+    /// The leader's node id, if one is known.
+    pub fn leader(&self) -> Option<u64> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    /// Raft metrics summary for `/ready`.
+    pub fn raft_status(&self) -> RaftStatus {
+        let m = self.raft.metrics().borrow().clone();
+        RaftStatus {
+            node_id: m.id,
+            leader: m.current_leader,
+            term: m.current_term,
+            last_log_index: m.last_log_index,
+            last_applied: m.last_applied.map(|l| l.index),
+            state: format!("{:?}", m.state),
+        }
+    }
+
+    /// The state machine's sizes.
+    pub fn counts(&self) -> crate::state_machine::Counts {
+        self.core.lock().counts()
+    }
+
+    fn require_leader(&self) -> Result<(), ApiError> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        if m.current_leader == Some(m.id) {
+            return Ok(());
+        }
+        let leader = m.current_leader.and_then(|id| {
+            m.membership_config
+                .membership()
+                .get_node(&id)
+                .map(|n| n.addr.clone())
+        });
+        Err(ApiError::new(
+            503,
+            "no_leader",
+            match leader {
+                Some(addr) => format!("this node is not the leader; the leader is at {addr}"),
+                None => "no leader is known right now; retry shortly".into(),
+            },
+        ))
+    }
+
+    async fn commit(&self, cmd: Command) -> Result<Reply, ApiError> {
+        let r: CommandResult = self.proposer.propose(cmd).await?;
+        Ok(r?)
+    }
+}
+
+/// Raft status for readiness checks.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RaftStatus {
+    pub node_id: u64,
+    pub leader: Option<u64>,
+    pub term: u64,
+    pub last_log_index: Option<u64>,
+    pub last_applied: Option<u64>,
+    pub state: String,
+}
+
+fn unexpected(r: Reply) -> ApiError {
+    ApiError::new(500, "internal", format!("unexpected reply {r:?}"))
+}

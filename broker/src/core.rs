@@ -1,0 +1,117 @@
+//! The shared heart of one broker node: the state machine behind a mutex, plus the
+//! wake-up signals that connect applied commands to waiting pollers and timer loops.
+//!
+//! A `std::sync::Mutex` (not Tokio's): nothing awaits while holding it and every
+//! critical section is short (apply one log entry, lease a few tasks), so a blocking
+//! lock is both correct and cheaper.
+
+use crate::model::{Millis, QueueKey};
+use crate::raft::Applier;
+use crate::state_machine::{Effects, Request, Response, State};
+use dashmap::DashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::Notify;
+
+/// State plus the signals around it.
+#[derive(Default)]
+pub struct BrokerCore {
+    state: Mutex<State>,
+    /// One `Notify` per queue that has (or had) long-polling waiters.
+    waiters: DashMap<QueueKey, Arc<Notify>>,
+    /// Wakes the timer loop when an earlier timer may have been armed.
+    pub timers_changed: Notify,
+    /// Wakes the lease loop when a lease may now end sooner than it sleeps.
+    pub leases_changed: Notify,
+}
+
+impl BrokerCore {
+    pub fn new() -> Arc<Self> {
+        Arc::new(BrokerCore::default())
+    }
+
+    /// Locks the state. A poisoned lock (a panic while holding it) is recovered: the
+    /// state machine validates before it mutates, so the state is still consistent.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The notifier of `key`'s queue, created on first use.
+    pub fn waiter(&self, key: &QueueKey) -> Arc<Notify> {
+        if let Some(n) = self.waiters.get(key) {
+            return n.clone();
+        }
+        self.waiters.entry(key.clone()).or_default().clone()
+    }
+
+    /// Wakes pollers of the given queues.
+    pub fn wake(&self, keys: &[QueueKey]) {
+        for k in keys {
+            if let Some(n) = self.waiters.get(k) {
+                n.notify_waiters();
+            }
+        }
+    }
+
+    fn publish(&self, effects: Effects) {
+        self.wake(&effects.woken);
+        if effects.timer_armed {
+            self.timers_changed.notify_one();
+        }
+    }
+
+    /// Runs `f` on the locked state, then acts on the effects it produced.
+    pub fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let (out, effects) = {
+            let mut s = self.lock();
+            let out = f(&mut s);
+            (out, s.take_effects())
+        };
+        self.publish(effects);
+        out
+    }
+
+    /// Leases ready tasks of `key`; wakes the lease loop if it was idle.
+    pub fn lease(
+        &self,
+        key: &QueueKey,
+        max: usize,
+        lease_until: Millis,
+    ) -> Vec<crate::model::Delivery> {
+        let (tasks, was_idle) = {
+            let mut s = self.lock();
+            let was_idle = s.next_lease_deadline().is_none_or(|d| d > lease_until);
+            (s.lease(key, max, lease_until), was_idle)
+        };
+        if was_idle && !tasks.is_empty() {
+            self.leases_changed.notify_one();
+        }
+        tasks
+    }
+}
+
+impl Applier for BrokerCore {
+    fn apply(&self, request: &Request) -> Response {
+        self.with_state(|s| s.apply_request(request))
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        match self.lock().to_snapshot() {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                // Serializing plain in-memory data cannot fail short of a bug; an empty
+                // snapshot would lose data, so make the failure loud instead.
+                tracing::error!(error = %e, "state snapshot failed to serialize");
+                panic!("state snapshot failed to serialize: {e}");
+            }
+        }
+    }
+
+    fn restore(&self, data: &[u8]) -> Result<(), String> {
+        let state = State::from_snapshot(data).map_err(|e| e.to_string())?;
+        let keys: Vec<QueueKey> = state.queues().sizes().map(|(k, _)| k.clone()).collect();
+        *self.lock() = state;
+        self.wake(&keys);
+        self.timers_changed.notify_one();
+        Ok(())
+    }
+}

@@ -1,0 +1,15 @@
+//! What only the leader does: turning client calls into batched log entries, firing
+//! timers, expiring leases and resetting leases when leadership changes hands.
+//!
+//! Each loop sleeps on a signal (a `Notify`, a deadline or a metrics change); none
+//! polls on a period, so an idle node uses no CPU.
+
+mod leadership;
+mod leases;
+mod proposer;
+mod timers;
+
+pub use leadership::watch_leadership;
+pub use leases::run_lease_expiry;
+pub use proposer::{ProposeError, Proposer};
+pub use timers::run_timers;

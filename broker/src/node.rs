@@ -1,0 +1,132 @@
+//! One broker node assembled: Raft over sled, the state machine core, the leader
+//! loops and the HTTP server (client API + Raft RPC) on one listening socket.
+
+use crate::api::{http, BrokerApi, Limits};
+use crate::core::BrokerCore;
+use crate::leader::{run_lease_expiry, run_timers, watch_leadership, Proposer};
+use crate::raft::{raft_routes, start_raft, wait_for_leader, Raft, RaftConfig};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Settings of one node.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Stable id of this node in the Raft cluster.
+    pub node_id: u64,
+    /// Address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Where the Raft log, vote and snapshots live.
+    pub data_dir: PathBuf,
+    /// Client API limits and lease length.
+    pub limits: Limits,
+    /// Build a snapshot every this many log entries.
+    pub snapshot_every: u64,
+}
+
+impl NodeConfig {
+    /// A one-node broker on 127.0.0.1 with a free port, storing under `data_dir`.
+    pub fn single(data_dir: PathBuf) -> Self {
+        NodeConfig {
+            node_id: 1,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            limits: Limits::default(),
+            snapshot_every: 10_000,
+        }
+    }
+}
+
+/// A running broker node.
+pub struct Node {
+    api: BrokerApi,
+    raft: Raft,
+    db: sled::Db,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    server: JoinHandle<()>,
+    loops: Vec<JoinHandle<()>>,
+}
+
+impl Node {
+    /// Opens the data directory, starts Raft (bootstrapping a one-node cluster on first
+    /// start), waits for a leader and serves HTTP.
+    pub async fn start(cfg: NodeConfig) -> anyhow::Result<Node> {
+        std::fs::create_dir_all(&cfg.data_dir)
+            .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .with_context(|| format!("listening on {}", cfg.listen))?;
+        let addr = listener.local_addr()?;
+
+        let core = BrokerCore::new();
+        let mut raft_cfg = RaftConfig::new(cfg.node_id, addr.to_string(), &cfg.data_dir);
+        raft_cfg.snapshot_every = cfg.snapshot_every;
+        let (raft, db) = start_raft(&raft_cfg, core.clone()).await?;
+        let proposer = Proposer::start(raft.clone());
+        let loops = vec![
+            tokio::spawn(run_timers(core.clone(), raft.clone(), proposer.clone())),
+            tokio::spawn(run_lease_expiry(core.clone())),
+            tokio::spawn(watch_leadership(core.clone(), raft.clone())),
+        ];
+        let api = BrokerApi::new(core, proposer, raft.clone(), cfg.limits.clone());
+
+        let app = http::router(api.clone()).merge(raft_routes(raft.clone()));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "http server failed");
+            }
+        });
+        match wait_for_leader(&raft, Duration::from_secs(10)).await {
+            Ok(leader) => tracing::info!(%addr, leader, "broker node ready"),
+            Err(e) => tracing::warn!(%addr, error = %e, "broker node serving without a leader yet"),
+        }
+        Ok(Node {
+            api,
+            raft,
+            db,
+            addr,
+            stop: Some(stop),
+            server,
+            loops,
+        })
+    }
+
+    /// The in-process client API.
+    pub fn api(&self) -> BrokerApi {
+        self.api.clone()
+    }
+
+    /// The HTTP address the node listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The Raft handle (cluster management, metrics).
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// Stops serving, shuts Raft down and flushes storage.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // Long polls may hold connections; do not wait on them forever.
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.server).await;
+        self.server.abort();
+        for l in &self.loops {
+            l.abort();
+        }
+        self.raft.shutdown().await.context("raft shutdown")?;
+        self.db.flush_async().await.context("flushing storage")?;
+        Ok(())
+    }
+}

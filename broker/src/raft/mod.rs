@@ -1,0 +1,100 @@
+//! openraft wiring: the type configuration, the sled-backed log and snapshot storage,
+//! the node-to-node HTTP network, and node startup.
+//!
+//! The application state itself lives outside this module and is reached only through
+//! the [`Applier`] trait, so the Raft layer never depends on the state machine's internals.
+//!
+//! - [`applier`]: the trait the state machine implements for the Raft layer.
+//! - [`log_store`]: the Raft log, vote and committed pointer in sled (group-committed appends).
+//! - [`state_machine_store`]: applies entries through an [`Applier`], persists snapshots in sled.
+//! - [`network`]: the RPC client side (reqwest, bincode bodies).
+//! - [`server`]: the RPC server side (axum routes to merge into the broker's router).
+//! - [`node`]: configuration and startup of one Raft node.
+
+// `StorageError` is openraft's own (large) error type, returned by value throughout its
+// storage API; our helpers return it the same way rather than boxing and unboxing it.
+#![allow(clippy::result_large_err)]
+
+pub mod applier;
+mod codec;
+pub mod log_store;
+pub mod network;
+pub mod node;
+pub mod server;
+pub mod state_machine_store;
+
+use std::io::Cursor;
+
+use crate::state_machine::{Request, Response};
+
+pub use applier::Applier;
+pub use log_store::SledLogStore;
+pub use network::HttpNetworkFactory;
+pub use node::{start_raft, wait_for_leader, RaftConfig, WaitLeaderError};
+pub use openraft::BasicNode;
+pub use server::raft_routes;
+pub use state_machine_store::SledStateMachine;
+
+/// Raft node id.
+pub type NodeId = u64;
+
+openraft::declare_raft_types!(
+    /// The openraft type configuration of the broker: log payloads are [`Request`]s,
+    /// apply results are [`Response`]s, nodes are addressed by `host:port`.
+    pub TypeConfig:
+        D = Request,
+        R = Response,
+        NodeId = NodeId,
+        Node = BasicNode,
+        SnapshotData = Cursor<Vec<u8>>,
+);
+
+/// A running Raft node of the broker.
+pub type Raft = openraft::Raft<TypeConfig>;
+
+/// Short aliases for openraft's generic types, instantiated for [`TypeConfig`].
+pub mod typ {
+    use openraft::BasicNode;
+
+    use super::{NodeId, TypeConfig};
+
+    /// A log entry.
+    pub type Entry = openraft::Entry<TypeConfig>;
+    /// A log id (term, leader, index).
+    pub type LogId = openraft::LogId<NodeId>;
+    /// A vote.
+    pub type Vote = openraft::Vote<NodeId>;
+    /// Membership with the log id it was written at.
+    pub type StoredMembership = openraft::StoredMembership<NodeId, BasicNode>;
+    /// Snapshot metadata.
+    pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, BasicNode>;
+    /// A snapshot handle.
+    pub type Snapshot = openraft::Snapshot<TypeConfig>;
+    /// Storage failure (fatal to the node).
+    pub type StorageError = openraft::StorageError<NodeId>;
+    /// Node metrics.
+    pub type RaftMetrics = openraft::RaftMetrics<NodeId, BasicNode>;
+
+    /// Error returned by a Raft API call; `E` is the API-specific part.
+    pub type RaftError<E = openraft::error::Infallible> = openraft::error::RaftError<NodeId, E>;
+    /// Error of a node-to-node RPC.
+    pub type RPCError<E = openraft::error::Infallible> =
+        openraft::error::RPCError<NodeId, BasicNode, RaftError<E>>;
+    /// The node is shutting down or failed.
+    pub type Fatal = openraft::error::Fatal<NodeId>;
+    /// Why `client_write` failed (e.g. not the leader).
+    pub type ClientWriteError = openraft::error::ClientWriteError<NodeId, BasicNode>;
+    /// Why a leadership check (linearizable read) failed.
+    pub type CheckIsLeaderError = openraft::error::CheckIsLeaderError<NodeId, BasicNode>;
+    /// "Not the leader; try this one".
+    pub type ForwardToLeader = openraft::error::ForwardToLeader<NodeId, BasicNode>;
+    /// Why `initialize` failed.
+    pub type InitializeError = openraft::error::InitializeError<NodeId, BasicNode>;
+    /// Why installing a snapshot chunk failed.
+    pub type InstallSnapshotError = openraft::error::InstallSnapshotError;
+    /// Successful `client_write` result: the log id and the [`Response`](crate::state_machine::Response).
+    pub type ClientWriteResponse = openraft::raft::ClientWriteResponse<TypeConfig>;
+}
+
+#[cfg(test)]
+mod test_support;

@@ -1,0 +1,74 @@
+//! The commands of the replicated log and their results.
+//!
+//! Every state change is one of these, applied deterministically. Time is a field of
+//! the command (read once by the leader), never read during apply.
+
+use crate::model::wire::{ReleaseReceipt, StartProcessResponse};
+use crate::model::{ActorId, Decision, Millis, ProcessId, TaskId, TaskList, TaskSpec};
+use serde::{Deserialize, Serialize};
+
+/// One state change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Register a process and its start task.
+    StartProcess {
+        now: Millis,
+        process_id: ProcessId,
+        custom_id: Option<String>,
+        start: TaskSpec,
+    },
+    /// Store a decision: resolve the task's promise (or schedule a retry, or break the
+    /// process) and register the tasks it spawns.
+    Release { now: Millis, decision: Decision },
+    /// Make every delayed or retrying task due at `now` ready.
+    FireTimers { now: Millis },
+    /// Stop handing out an actor's tasks (all task lists, or one).
+    BlockActor {
+        actor_id: ActorId,
+        task_list: Option<TaskList>,
+    },
+    /// Undo a [`Command::BlockActor`].
+    UnblockActor {
+        actor_id: ActorId,
+        task_list: Option<TaskList>,
+    },
+}
+
+/// What a successfully applied command answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    Started(StartProcessResponse),
+    Released(ReleaseReceipt),
+    /// How many timers fired.
+    Fired(u32),
+    /// Block/unblock: whether anything changed.
+    Changed(bool),
+}
+
+/// Why a command was rejected. A rejected command changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum CommandError {
+    #[error("unknown task {0}")]
+    UnknownTask(TaskId),
+    #[error("unknown process {0}")]
+    UnknownProcess(ProcessId),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The result of one command.
+pub type CommandResult = Result<Reply, CommandError>;
+
+/// One Raft log entry's payload: a batch of commands proposed together (group commit).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Request {
+    pub commands: Vec<Command>,
+}
+
+/// The result of applying a [`Request`]: one result per command, in order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Response {
+    pub results: Vec<CommandResult>,
+}

@@ -1,0 +1,90 @@
+//! Handing out ready tasks (polls) and answering what needs no log entry.
+//!
+//! None of this changes the replicated state: a poll only moves tasks from a queue
+//! into the lease table of the node that serves it.
+
+use super::{CommandError, CommandResult, PromiseState, Reply, Resolution, State, TaskStatus};
+use crate::model::{Arg, Decision, Delivery, Millis, QueueKey, ResolvedArg, TaskId};
+
+impl State {
+    /// Leases up to `max` ready tasks of `key` until `lease_until` and returns them
+    /// with their promises resolved. A blocked actor gets nothing.
+    pub fn lease(&mut self, key: &QueueKey, max: usize, lease_until: Millis) -> Vec<Delivery> {
+        if max == 0 || self.is_blocked(key) {
+            return Vec::new();
+        }
+        let ids = self.queues.lease(key, max, lease_until);
+        ids.into_iter()
+            .filter_map(|id| self.delivery(id, lease_until))
+            .collect()
+    }
+
+    /// Returns every leased task to its queue (this node lost or gained leadership).
+    pub fn release_all_leases(&mut self) -> Vec<QueueKey> {
+        self.queues.release_all_leases()
+    }
+
+    /// Returns expired leases to their queues; returns the queues to wake.
+    pub fn expire_leases(&mut self, now: Millis) -> Vec<QueueKey> {
+        self.queues.expire(now)
+    }
+
+    /// Extends a leased task's lease (heartbeat).
+    pub fn extend_lease(&mut self, task: &TaskId, until: Millis) -> bool {
+        self.queues.extend(task, until)
+    }
+
+    /// The earliest lease deadline.
+    pub fn next_lease_deadline(&self) -> Option<Millis> {
+        self.queues.next_lease_deadline()
+    }
+
+    /// Answers a release that needs no log entry: an unknown task, or a task already
+    /// released (a repeated release gets the first answer). `None`: it must be proposed.
+    pub fn answer_without_log(&self, d: &Decision) -> Option<CommandResult> {
+        let Some(task) = self.tasks.get(&d.task_id) else {
+            return Some(Err(CommandError::UnknownTask(d.task_id)));
+        };
+        match (&task.status, &task.receipt) {
+            (TaskStatus::Released { .. } | TaskStatus::Scheduled { .. }, Some(receipt))
+                if d.process_id.is_none_or(|p| p == task.process_id) =>
+            {
+                let mut again = receipt.clone();
+                again.duplicate = true;
+                Some(Ok(Reply::Released(again)))
+            }
+            _ => None,
+        }
+    }
+
+    fn delivery(&self, id: TaskId, lease_until: Millis) -> Option<Delivery> {
+        let task = self.tasks.get(&id)?;
+        Some(Delivery {
+            task_id: id,
+            process_id: task.process_id,
+            actor_id: task.spec.actor_id.clone(),
+            task_list: task.spec.options.task_list.clone(),
+            method: task.spec.method.clone(),
+            kind: task.spec.kind,
+            args: task.spec.args.iter().map(|a| self.resolve_arg(a)).collect(),
+            attempt: task.attempt,
+            lease_until,
+        })
+    }
+
+    /// An argument with its promises replaced by their results (a no-wait promise that
+    /// is not resolved yet stays pending).
+    pub(super) fn resolve_arg(&self, arg: &Arg) -> ResolvedArg {
+        match arg {
+            Arg::Value(v) => ResolvedArg::Value(v.clone()),
+            Arg::Array(items) => {
+                ResolvedArg::Array(items.iter().map(|a| self.resolve_arg(a)).collect())
+            }
+            Arg::Promise { task_id, .. } => match self.tasks.get(task_id).map(|t| &t.promise) {
+                Some(PromiseState::Resolved(Resolution::Value(v))) => ResolvedArg::Value(v.clone()),
+                Some(PromiseState::Resolved(Resolution::Fail(e))) => ResolvedArg::Error(e.clone()),
+                _ => ResolvedArg::Pending(*task_id),
+            },
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The replicated state machine: processes, tasks, the promise graph, timers and
+//! blocked actors, changed only by applying [`Command`]s.
+//!
+//! `apply` is deterministic: the same commands in the same order give the same state
+//! on every replica (time comes inside the commands; no map iteration order leaks into
+//! results). Apply validates a command completely before changing anything, so a
+//! rejected command leaves the state untouched.
+//!
+//! The ready queues and leases ([`ReadyQueues`]) ride along but are derived: rebuilt
+//! from task states on restore and never serialized. Polls touch only them.
+
+mod command;
+mod dispatch;
+mod records;
+mod release;
+mod resolve;
+mod start;
+mod views;
+
+pub use command::{Command, CommandError, CommandResult, Reply, Request, Response};
+pub use records::{ProcessRecord, PromiseState, Resolution, TaskRecord, TaskStatus};
+
+use crate::graph::PromiseGraph;
+use crate::model::{ActorId, Millis, ProcessId, QueueKey, TaskId, TaskList};
+use crate::queue::{QueueEntry, ReadyQueues};
+use crate::timers::Timers;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+
+/// Most tasks one decision may spawn.
+pub const MAX_TASKS_PER_DECISION: usize = 10_000;
+/// Deepest nesting of argument arrays.
+pub const MAX_ARG_DEPTH: usize = 32;
+
+/// Side effects of applying commands that the node acts on after unlocking the
+/// state: waking pollers of queues that got tasks, re-arming the timer loop.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Queues that received ready tasks.
+    pub woken: Vec<QueueKey>,
+    /// A timer was armed (the timer loop may need to sleep less).
+    pub timer_armed: bool,
+    /// Processes that finished or broke.
+    pub ended: Vec<ProcessId>,
+}
+
+/// The whole replicated state.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    processes: HashMap<ProcessId, ProcessRecord>,
+    tasks: HashMap<TaskId, TaskRecord>,
+    graph: PromiseGraph,
+    timers: Timers,
+    /// Blocked actors: `(actor, None)` blocks every task list of the actor.
+    blocked: BTreeSet<(ActorId, Option<TaskList>)>,
+    /// Monotonic counter giving FIFO order among equally ready tasks.
+    seq: u64,
+    /// Derived dispatch structure (see module docs).
+    #[serde(skip)]
+    queues: ReadyQueues,
+    #[serde(skip)]
+    effects: Effects,
+}
+
+impl State {
+    /// Applies one command.
+    pub fn apply(&mut self, cmd: &Command) -> CommandResult {
+        match cmd {
+            Command::StartProcess {
+                now,
+                process_id,
+                custom_id,
+                start,
+            } => self.start_process(*now, *process_id, custom_id.clone(), start),
+            Command::Release { now, decision } => self.release(*now, decision),
+            Command::FireTimers { now } => Ok(Reply::Fired(self.fire_timers(*now))),
+            Command::BlockActor {
+                actor_id,
+                task_list,
+            } => Ok(Reply::Changed(
+                self.blocked.insert((actor_id.clone(), task_list.clone())),
+            )),
+            Command::UnblockActor {
+                actor_id,
+                task_list,
+            } => {
+                let changed = self.blocked.remove(&(actor_id.clone(), task_list.clone()));
+                if changed {
+                    // Wake pollers: their queue is deliverable again.
+                    self.wake_actor(actor_id, task_list.as_ref());
+                }
+                Ok(Reply::Changed(changed))
+            }
+        }
+    }
+
+    /// Applies a batch of commands (one log entry).
+    pub fn apply_request(&mut self, req: &Request) -> Response {
+        Response {
+            results: req.commands.iter().map(|c| self.apply(c)).collect(),
+        }
+    }
+
+    /// Takes the effects accumulated since the last call.
+    pub fn take_effects(&mut self) -> Effects {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// Serializes the replicated part of the state (snapshot).
+    pub fn to_snapshot(&self) -> Result<Vec<u8>, bincode::Error> {
+        bincode::serialize(self)
+    }
+
+    /// Restores a snapshot and rebuilds the derived ready queues.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<State, bincode::Error> {
+        let mut state: State = bincode::deserialize(bytes)?;
+        state.rebuild_queues();
+        Ok(state)
+    }
+
+    fn rebuild_queues(&mut self) {
+        self.queues = ReadyQueues::default();
+        for task in self.tasks.values() {
+            if let TaskStatus::Ready { ready_at, seq } = task.status {
+                let entry = QueueEntry {
+                    priority: task.spec.options.priority,
+                    ready_at,
+                    seq,
+                    task_id: task.spec.task_id,
+                };
+                self.queues.push(task.queue_key(), entry);
+            }
+        }
+    }
+
+    /// Makes every due timer's task ready. Returns how many fired.
+    fn fire_timers(&mut self, now: Millis) -> u32 {
+        let mut fired = 0;
+        for id in self.timers.take_due(now) {
+            let due = match self.tasks.get(&id).map(|t| t.status) {
+                Some(TaskStatus::Scheduled { at }) if at <= now => at,
+                _ => continue,
+            };
+            self.enqueue(id, due);
+            fired += 1;
+        }
+        fired
+    }
+
+    /// Puts a task whose dependencies are all resolved into its queue, or arms its
+    /// timer if its start time is still ahead.
+    fn make_ready(&mut self, id: TaskId, now: Millis) {
+        let start_at = match self.tasks.get(&id) {
+            Some(t) => t.spec.options.start_at,
+            None => return,
+        };
+        match start_at {
+            Some(at) if at > now => self.schedule(id, at),
+            _ => self.enqueue(id, now),
+        }
+    }
+
+    /// Arms `id`'s timer for `at`.
+    fn schedule(&mut self, id: TaskId, at: Millis) {
+        if let Some(task) = self.tasks.get_mut(&id) {
+            task.status = TaskStatus::Scheduled { at };
+            self.timers.arm(id, at);
+            self.effects.timer_armed = true;
+        }
+    }
+
+    /// Puts `id` in its queue as ready since `ready_at`.
+    fn enqueue(&mut self, id: TaskId, ready_at: Millis) {
+        self.seq += 1;
+        let seq = self.seq;
+        if let Some(task) = self.tasks.get_mut(&id) {
+            task.status = TaskStatus::Ready { ready_at, seq };
+            let key = task.queue_key();
+            let entry = QueueEntry {
+                priority: task.spec.options.priority,
+                ready_at,
+                seq,
+                task_id: id,
+            };
+            self.queues.push(key.clone(), entry);
+            if !self.effects.woken.contains(&key) {
+                self.effects.woken.push(key);
+            }
+        }
+    }
+
+    fn wake_actor(&mut self, actor: &ActorId, list: Option<&TaskList>) {
+        let keys: Vec<QueueKey> = self
+            .queues
+            .sizes()
+            .map(|(k, _)| k)
+            .filter(|k| &k.actor_id == actor && list.is_none_or(|l| &k.task_list == l))
+            .cloned()
+            .collect();
+        for k in keys {
+            if !self.effects.woken.contains(&k) {
+                self.effects.woken.push(k);
+            }
+        }
+    }
+
+    /// Whether polls of `key` get nothing.
+    pub fn is_blocked(&self, key: &QueueKey) -> bool {
+        self.blocked.contains(&(key.actor_id.clone(), None))
+            || self
+                .blocked
+                .contains(&(key.actor_id.clone(), Some(key.task_list.clone())))
+    }
+
+    /// When the next timer is due.
+    pub fn next_timer(&self) -> Option<Millis> {
+        self.timers.next_due()
+    }
+
+    /// Read access to the ready queues and leases.
+    pub fn queues(&self) -> &ReadyQueues {
+        &self.queues
+    }
+
+    /// Counts for monitoring and tests.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            processes: self.processes.len(),
+            tasks: self.tasks.len(),
+            timers: self.timers.len(),
+            pending_promises: self.graph.pending_promises(),
+            leased: self.queues.leased(),
+        }
+    }
+}
+
+/// Sizes of the state, for monitoring and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub processes: usize,
+    pub tasks: usize,
+    pub timers: usize,
+    pub pending_promises: usize,
+    pub leased: usize,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,75 @@
+//! Resolving promises and everything that follows: waiting tasks become ready,
+//! forwarded promises resolve in turn, and a process ends when its start task's
+//! promise resolves.
+
+use super::{PromiseState, Resolution, State};
+use crate::model::{Millis, ProcessState, TaskId};
+
+impl State {
+    /// Resolves `id`'s promise and propagates. Iterative (a worklist), so long chains of
+    /// forwarded promises cannot overflow the stack. Cost: O(dependents reached).
+    pub(super) fn resolve(&mut self, id: TaskId, resolution: Resolution, now: Millis) {
+        let mut work = vec![(id, resolution)];
+        while let Some((id, resolution)) = work.pop() {
+            let Some(task) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            if matches!(task.promise, PromiseState::Resolved(_)) {
+                continue;
+            }
+            // A forwarded fail that the forwarding task's caller does not accept breaks
+            // the process, exactly as if the task had failed itself.
+            if let (Resolution::Fail(e), PromiseState::Forwarded(_)) = (&resolution, &task.promise)
+            {
+                if !e.matches_any(&task.spec.options.accept_fail) {
+                    let e = e.clone();
+                    self.break_process(id, &e, now);
+                    continue;
+                }
+            }
+            task.promise = PromiseState::Resolved(resolution.clone());
+            let process_id = task.process_id;
+            self.end_process_if_start(process_id, id, &resolution, now);
+            let outcome = self.graph.resolve(id);
+            for f in outcome.forwarded {
+                work.push((f, resolution.clone()));
+            }
+            for ready in outcome.ready {
+                self.make_ready(ready, now);
+            }
+        }
+    }
+
+    /// Makes `id`'s promise follow `target`'s.
+    pub(super) fn forward(&mut self, id: TaskId, target: TaskId, now: Millis) {
+        let resolved = self
+            .tasks
+            .get(&target)
+            .and_then(|t| t.resolution().cloned());
+        if let Some(task) = self.tasks.get_mut(&id) {
+            task.promise = PromiseState::Forwarded(target);
+        }
+        match resolved {
+            Some(r) => self.resolve(id, r, now),
+            None => self.graph.forward(id, target),
+        }
+    }
+
+    fn end_process_if_start(
+        &mut self,
+        process_id: crate::model::ProcessId,
+        task: TaskId,
+        resolution: &Resolution,
+        now: Millis,
+    ) {
+        if let Some(p) = self.processes.get_mut(&process_id) {
+            if p.start_task == task && p.state == ProcessState::Running {
+                p.state = ProcessState::Finished;
+                p.result = Some(resolution.clone());
+                p.ended_at = Some(now);
+                self.effects.ended.push(process_id);
+                tracing::debug!(%process_id, "process finished");
+            }
+        }
+    }
+}

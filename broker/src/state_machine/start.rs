@@ -1,0 +1,89 @@
+//! Applying `StartProcess`: a process and its start task.
+
+use super::{
+    CommandError, CommandResult, ProcessRecord, PromiseState, Reply, State, TaskRecord, TaskStatus,
+};
+use crate::model::wire::StartProcessResponse;
+use crate::model::{Millis, ProcessId, ProcessState, TaskKind, TaskSpec};
+
+impl State {
+    pub(super) fn start_process(
+        &mut self,
+        now: Millis,
+        process_id: ProcessId,
+        custom_id: Option<String>,
+        start: &TaskSpec,
+    ) -> CommandResult {
+        // A repeated start of the same process (a client retrying) answers the same.
+        if let Some(p) = self.processes.get(&process_id) {
+            return if p.start_task == start.task_id {
+                Ok(Reply::Started(StartProcessResponse {
+                    process_id,
+                    task_id: start.task_id,
+                }))
+            } else {
+                Err(CommandError::Conflict(format!(
+                    "process {process_id} already exists"
+                )))
+            };
+        }
+        if self.tasks.contains_key(&start.task_id) {
+            return Err(CommandError::Conflict(format!(
+                "task {} already exists",
+                start.task_id
+            )));
+        }
+        let mut awaits = false;
+        start.for_each_dependency(&mut |_| awaits = true);
+        let mut any_promise = false;
+        start
+            .args
+            .iter()
+            .for_each(|a| a.for_each_promise(&mut |_| any_promise = true));
+        if awaits || any_promise {
+            return Err(CommandError::Invalid(
+                "a start task cannot take promises: nothing exists yet to wait for".into(),
+            ));
+        }
+        super::release::check_args_depth(start)?;
+
+        let mut spec = start.clone();
+        spec.kind = TaskKind::DeciderStart;
+        let task_id = spec.task_id;
+        self.processes.insert(
+            process_id,
+            ProcessRecord {
+                process_id,
+                custom_id,
+                starter: spec.actor_id.clone(),
+                start_task: task_id,
+                state: ProcessState::Running,
+                result: None,
+                broken: None,
+                started_at: now,
+                ended_at: None,
+                tasks: vec![task_id],
+            },
+        );
+        self.tasks.insert(
+            task_id,
+            TaskRecord {
+                spec,
+                process_id,
+                parent: None,
+                created_at: now,
+                attempt: 1,
+                status: TaskStatus::Waiting,
+                promise: PromiseState::Pending,
+                receipt: None,
+                last_error: None,
+            },
+        );
+        self.make_ready(task_id, now);
+        tracing::debug!(%process_id, %task_id, "process started");
+        Ok(Reply::Started(StartProcessResponse {
+            process_id,
+            task_id,
+        }))
+    }
+}

@@ -1,0 +1,771 @@
+//! The state machine's behaviour, spelled out: each test reads as a clause of the spec.
+
+use super::*;
+use crate::model::wire::{ReleaseStatus, TaskStatus as ViewStatus};
+use crate::model::{
+    Arg, Decision, Delivery, ErrorInfo, JsonValue, Outcome, ProcessState, ResolvedArg, RetryPolicy,
+    TaskKind, TaskOptions, TaskSpec,
+};
+
+const LEASE: Millis = Millis(1_000_000);
+
+fn actor(s: &str) -> ActorId {
+    ActorId::new(s).unwrap()
+}
+
+fn key(s: &str) -> QueueKey {
+    QueueKey::new(actor(s), TaskList::default_list())
+}
+
+fn val(v: serde_json::Value) -> JsonValue {
+    JsonValue::from_serialize(&v).unwrap()
+}
+
+fn spec(a: &str, method: &str, kind: TaskKind, args: Vec<Arg>) -> TaskSpec {
+    TaskSpec {
+        task_id: TaskId::random(),
+        actor_id: actor(a),
+        method: method.into(),
+        kind,
+        args,
+        options: TaskOptions::default(),
+    }
+}
+
+fn promise(t: &TaskSpec) -> Arg {
+    Arg::Promise {
+        task_id: t.task_id,
+        no_wait: false,
+    }
+}
+
+fn start(s: &mut State, now: u64) -> (ProcessId, TaskId) {
+    let start = spec("decider#1", "start", TaskKind::DeciderStart, vec![]);
+    let pid = ProcessId::random();
+    let r = s.apply(&Command::StartProcess {
+        now: Millis(now),
+        process_id: pid,
+        custom_id: None,
+        start: start.clone(),
+    });
+    assert!(matches!(r, Ok(Reply::Started(_))), "{r:?}");
+    (pid, start.task_id)
+}
+
+fn release(s: &mut State, d: Decision) -> CommandResult {
+    s.apply(&Command::Release {
+        now: Millis(10),
+        decision: d,
+    })
+}
+
+fn decision(task: TaskId, outcome: Outcome, tasks: Vec<TaskSpec>) -> Decision {
+    Decision {
+        task_id: task,
+        process_id: None,
+        outcome,
+        tasks,
+        restart_at: None,
+        execution_ms: None,
+    }
+}
+
+fn receipt(r: CommandResult) -> wire::ReleaseReceipt {
+    match r {
+        Ok(Reply::Released(rc)) => rc,
+        other => panic!("expected a receipt, got {other:?}"),
+    }
+}
+
+fn poll(s: &mut State, a: &str) -> Vec<Delivery> {
+    s.lease(&key(a), 100, LEASE)
+}
+
+fn poll_ids(s: &mut State, a: &str) -> Vec<TaskId> {
+    poll(s, a).into_iter().map(|d| d.task_id).collect()
+}
+
+use crate::model::wire;
+
+/// The bench workload: a decider spawns three workers and a summing worker over their
+/// promises, and returns the promise of the sum.
+#[test]
+fn fan_out_fan_in_delivers_the_sum_only_after_its_three_inputs() {
+    let mut s = State::default();
+    let (pid, start_task) = start(&mut s, 0);
+    assert_eq!(poll_ids(&mut s, "decider#1"), vec![start_task]);
+
+    let steps: Vec<TaskSpec> = (0..3)
+        .map(|i| {
+            spec(
+                "worker#1",
+                "step",
+                TaskKind::Worker,
+                vec![Arg::Value(val(i.into()))],
+            )
+        })
+        .collect();
+    let sum = spec(
+        "summer#1",
+        "sum",
+        TaskKind::Worker,
+        vec![Arg::Array(steps.iter().map(promise).collect())],
+    );
+    let mut tasks = steps.clone();
+    tasks.push(sum.clone());
+    let rc = receipt(release(
+        &mut s,
+        decision(start_task, Outcome::Promise(sum.task_id), tasks),
+    ));
+    assert_eq!(rc.status, ReleaseStatus::AwaitingPromise);
+    assert_eq!(rc.process_state, ProcessState::Running);
+
+    let delivered = poll(&mut s, "worker#1");
+    assert_eq!(delivered.len(), 3);
+    assert!(
+        poll(&mut s, "summer#1").is_empty(),
+        "sum handed out before its inputs"
+    );
+
+    for (i, d) in delivered.iter().enumerate() {
+        let v = d.args[0].clone();
+        let ResolvedArg::Value(v) = v else { panic!() };
+        let n: i64 = v.decode().unwrap();
+        release(
+            &mut s,
+            decision(d.task_id, Outcome::Value(val((n + 1).into())), vec![]),
+        )
+        .unwrap();
+        let sum_ready = !poll(&mut s, "summer#1").is_empty();
+        assert_eq!(sum_ready, i == 2, "sum ready after {} inputs", i + 1);
+        if sum_ready {
+            s.release_all_leases();
+        }
+    }
+    let d = poll(&mut s, "summer#1").remove(0);
+    let ResolvedArg::Array(parts) = &d.args[0] else {
+        panic!("{:?}", d.args)
+    };
+    let parts: Vec<i64> = parts
+        .iter()
+        .map(|p| match p {
+            ResolvedArg::Value(v) => v.decode().unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(parts, vec![1, 2, 3]);
+    release(
+        &mut s,
+        decision(d.task_id, Outcome::Value(val(6.into())), vec![]),
+    )
+    .unwrap();
+
+    let view = s.process_view(&pid).unwrap();
+    assert_eq!(view.state, ProcessState::Finished);
+    assert_eq!(view.result.unwrap().as_str(), "6");
+    assert_eq!(s.take_effects().ended, vec![pid]);
+}
+
+#[test]
+fn a_repeated_release_returns_the_first_answer_and_changes_nothing() {
+    let mut s = State::default();
+    let (_, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let first = receipt(release(
+        &mut s,
+        decision(t, Outcome::Value(val(1.into())), vec![]),
+    ));
+    assert!(!first.duplicate);
+    let before = s.to_snapshot().unwrap();
+    let child = spec("worker#1", "m", TaskKind::Worker, vec![]);
+    let again = receipt(release(
+        &mut s,
+        decision(t, Outcome::Value(val(2.into())), vec![child]),
+    ));
+    assert!(again.duplicate);
+    assert_eq!(again.status, first.status);
+    assert_eq!(
+        s.to_snapshot().unwrap(),
+        before,
+        "a duplicate release changed state"
+    );
+    assert!(matches!(
+        s.answer_without_log(&decision(t, Outcome::Value(val(3.into())), vec![])),
+        Some(Ok(Reply::Released(r))) if r.duplicate
+    ));
+}
+
+#[test]
+fn releasing_an_unknown_task_is_rejected() {
+    let mut s = State::default();
+    let t = TaskId::random();
+    let r = release(&mut s, decision(t, Outcome::Value(val(1.into())), vec![]));
+    assert_eq!(r, Err(CommandError::UnknownTask(t)));
+}
+
+#[test]
+fn a_decision_with_a_dangling_promise_is_rejected_whole() {
+    let mut s = State::default();
+    let (_, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let before = s.to_snapshot().unwrap();
+    let ok = spec("worker#1", "m", TaskKind::Worker, vec![]);
+    let stranger = TaskId::random();
+    let bad = spec(
+        "worker#1",
+        "m",
+        TaskKind::Worker,
+        vec![Arg::Promise {
+            task_id: stranger,
+            no_wait: false,
+        }],
+    );
+    let r = release(
+        &mut s,
+        decision(t, Outcome::Value(val(1.into())), vec![ok, bad]),
+    );
+    assert!(matches!(r, Err(CommandError::Invalid(_))), "{r:?}");
+    assert_eq!(s.to_snapshot().unwrap(), before);
+    // Referencing a task listed *later* in the same decision is rejected too (no cycles).
+    let a = spec("worker#1", "m", TaskKind::Worker, vec![]);
+    let b = spec("worker#1", "m", TaskKind::Worker, vec![promise(&a)]);
+    let r = release(
+        &mut s,
+        decision(t, Outcome::Value(val(1.into())), vec![b, a]),
+    );
+    assert!(matches!(r, Err(CommandError::Invalid(_))), "{r:?}");
+    assert_eq!(s.to_snapshot().unwrap(), before);
+}
+
+#[test]
+fn a_task_id_cannot_be_spawned_twice() {
+    let mut s = State::default();
+    let (_, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let a = spec("worker#1", "m", TaskKind::Worker, vec![]);
+    let r = release(
+        &mut s,
+        decision(t, Outcome::Value(val(1.into())), vec![a.clone(), a]),
+    );
+    assert!(matches!(r, Err(CommandError::Conflict(_))), "{r:?}");
+}
+
+#[test]
+fn a_task_that_is_still_waiting_cannot_be_released() {
+    let mut s = State::default();
+    let (_, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let a = spec("worker#1", "m", TaskKind::Worker, vec![]);
+    let b = spec("worker#1", "m", TaskKind::Worker, vec![promise(&a)]);
+    release(
+        &mut s,
+        decision(t, Outcome::Value(val(1.into())), vec![a, b.clone()]),
+    )
+    .unwrap();
+    let r = release(
+        &mut s,
+        decision(b.task_id, Outcome::Value(val(1.into())), vec![]),
+    );
+    assert!(matches!(r, Err(CommandError::Conflict(_))), "{r:?}");
+}
+
+#[test]
+fn an_accepted_fail_reaches_the_waiting_task_as_its_argument() {
+    let mut s = State::default();
+    let (pid, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let mut risky = spec("worker#1", "charge", TaskKind::Worker, vec![]);
+    risky.options.accept_fail = vec!["payment".into()];
+    let handler = spec(
+        "decider#1",
+        "onCharged",
+        TaskKind::Decider,
+        vec![promise(&risky)],
+    );
+    release(
+        &mut s,
+        decision(
+            t,
+            Outcome::Promise(handler.task_id),
+            vec![risky.clone(), handler],
+        ),
+    )
+    .unwrap();
+    let d = poll(&mut s, "worker#1").remove(0);
+    let rc = receipt(release(
+        &mut s,
+        decision(
+            d.task_id,
+            Outcome::Error(ErrorInfo::new("payment.Declined", "no funds")),
+            vec![],
+        ),
+    ));
+    assert_eq!(rc.status, ReleaseStatus::Resolved);
+    let h = poll(&mut s, "decider#1").remove(0);
+    assert!(matches!(&h.args[0], ResolvedArg::Error(e) if e.error_type == "payment.Declined"));
+    release(
+        &mut s,
+        decision(h.task_id, Outcome::Value(val("compensated".into())), vec![]),
+    )
+    .unwrap();
+    let view = s.process_view(&pid).unwrap();
+    assert_eq!(view.state, ProcessState::Finished);
+    assert_eq!(view.result.unwrap().as_str(), "\"compensated\"");
+}
+
+#[test]
+fn an_unaccepted_fail_breaks_the_process_and_records_why() {
+    let mut s = State::default();
+    let (pid, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let w = spec("worker#1", "charge", TaskKind::Worker, vec![]);
+    let next = spec("worker#1", "ship", TaskKind::Worker, vec![promise(&w)]);
+    release(
+        &mut s,
+        decision(t, Outcome::Promise(next.task_id), vec![w.clone(), next]),
+    )
+    .unwrap();
+    poll(&mut s, "worker#1");
+    let rc = receipt(release(
+        &mut s,
+        decision(
+            w.task_id,
+            Outcome::Error(ErrorInfo::new("io.Timeout", "slow")),
+            vec![],
+        ),
+    ));
+    assert_eq!(rc.status, ReleaseStatus::ProcessBroken);
+    assert_eq!(rc.process_state, ProcessState::Broken);
+    let view = s.process_view(&pid).unwrap();
+    assert_eq!(view.state, ProcessState::Broken);
+    let broken = view.broken.unwrap();
+    assert_eq!(broken.task_id, w.task_id);
+    assert_eq!(broken.actor_id, actor("worker#1"));
+    assert_eq!(broken.error.error_type, "io.Timeout");
+    assert!(
+        poll(&mut s, "worker#1").is_empty(),
+        "dependent of a failed task ran"
+    );
+}
+
+#[test]
+fn a_failed_attempt_is_retried_after_the_policy_delay() {
+    let mut s = State::default();
+    let (_, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let mut w = spec("worker#1", "flaky", TaskKind::Worker, vec![]);
+    w.options.retry = Some(RetryPolicy {
+        initial_interval_ms: 100,
+        max_attempts: 2,
+        ..RetryPolicy::default()
+    });
+    release(
+        &mut s,
+        decision(t, Outcome::Promise(w.task_id), vec![w.clone()]),
+    )
+    .unwrap();
+    let d = poll(&mut s, "worker#1").remove(0);
+    assert_eq!(d.attempt, 1);
+    let err = ErrorInfo::new("io.Timeout", "slow");
+    let rc = receipt(release(
+        &mut s,
+        decision(w.task_id, Outcome::Error(err.clone()), vec![]),
+    ));
+    assert_eq!(rc.status, ReleaseStatus::RetryScheduled);
+    assert_eq!(rc.retry_at, Some(Millis(110)));
+    assert!(s.take_effects().timer_armed);
+    assert_eq!(
+        s.task_view(&w.task_id).unwrap().status,
+        ViewStatus::Scheduled
+    );
+    // The same error release again (a network retry) is a duplicate, not a new attempt.
+    assert!(
+        receipt(release(
+            &mut s,
+            decision(w.task_id, Outcome::Error(err.clone()), vec![])
+        ))
+        .duplicate
+    );
+
+    assert_eq!(
+        s.apply(&Command::FireTimers { now: Millis(109) }),
+        Ok(Reply::Fired(0))
+    );
+    assert!(poll(&mut s, "worker#1").is_empty());
+    assert_eq!(
+        s.apply(&Command::FireTimers { now: Millis(110) }),
+        Ok(Reply::Fired(1))
+    );
+    let d = poll(&mut s, "worker#1").remove(0);
+    assert_eq!(d.attempt, 2);
+    // Attempts exhausted: the error is final and nobody accepts it.
+    let rc = receipt(release(
+        &mut s,
+        decision(w.task_id, Outcome::Error(err), vec![]),
+    ));
+    assert_eq!(rc.status, ReleaseStatus::ProcessBroken);
+}
+
+#[test]
+fn a_decision_may_ask_for_its_own_restart_time() {
+    let mut s = State::default();
+    let (_, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let mut d = decision(t, Outcome::Error(ErrorInfo::new("x", "")), vec![]);
+    d.restart_at = Some(Millis(500));
+    let rc = receipt(release(&mut s, d));
+    assert_eq!(rc.retry_at, Some(Millis(500)));
+    assert_eq!(s.next_timer(), Some(Millis(500)));
+}
+
+#[test]
+fn a_task_with_a_future_start_time_waits_for_its_timer() {
+    let mut s = State::default();
+    let (_, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let mut later = spec("worker#1", "remind", TaskKind::Worker, vec![]);
+    later.options.start_at = Some(Millis(5_000));
+    release(
+        &mut s,
+        decision(t, Outcome::Promise(later.task_id), vec![later.clone()]),
+    )
+    .unwrap();
+    assert!(poll(&mut s, "worker#1").is_empty());
+    assert_eq!(s.next_timer(), Some(Millis(5_000)));
+    s.apply(&Command::FireTimers { now: Millis(5_001) })
+        .unwrap();
+    assert_eq!(poll_ids(&mut s, "worker#1"), vec![later.task_id]);
+}
+
+#[test]
+fn a_no_wait_argument_does_not_hold_the_task_back() {
+    let mut s = State::default();
+    let (_, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let slow = spec("slow#1", "m", TaskKind::Worker, vec![]);
+    let eager = spec(
+        "worker#1",
+        "m",
+        TaskKind::Worker,
+        vec![Arg::Promise {
+            task_id: slow.task_id,
+            no_wait: true,
+        }],
+    );
+    release(
+        &mut s,
+        decision(t, Outcome::Value(val(0.into())), vec![slow.clone(), eager]),
+    )
+    .unwrap();
+    let d = poll(&mut s, "worker#1").remove(0);
+    assert_eq!(d.args[0], ResolvedArg::Pending(slow.task_id));
+}
+
+#[test]
+fn wait_for_holds_a_task_back_without_being_an_argument() {
+    let mut s = State::default();
+    let (_, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let first = spec("a#1", "m", TaskKind::Worker, vec![]);
+    let mut then = spec("b#1", "m", TaskKind::Worker, vec![]);
+    then.options.wait_for = vec![first.task_id];
+    release(
+        &mut s,
+        decision(
+            t,
+            Outcome::Value(val(0.into())),
+            vec![first.clone(), then.clone()],
+        ),
+    )
+    .unwrap();
+    assert!(poll(&mut s, "b#1").is_empty());
+    poll(&mut s, "a#1");
+    release(
+        &mut s,
+        decision(first.task_id, Outcome::Value(val(0.into())), vec![]),
+    )
+    .unwrap();
+    assert_eq!(poll_ids(&mut s, "b#1"), vec![then.task_id]);
+}
+
+#[test]
+fn higher_priority_tasks_are_handed_out_first() {
+    let mut s = State::default();
+    let (_, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let normal = spec("w#1", "m", TaskKind::Worker, vec![]);
+    let mut urgent = spec("w#1", "m", TaskKind::Worker, vec![]);
+    urgent.options.priority = 10;
+    release(
+        &mut s,
+        decision(
+            t,
+            Outcome::Value(val(0.into())),
+            vec![normal.clone(), urgent.clone()],
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        poll_ids(&mut s, "w#1"),
+        vec![urgent.task_id, normal.task_id]
+    );
+}
+
+#[test]
+fn a_blocked_actor_gets_nothing_while_its_queue_keeps_filling() {
+    let mut s = State::default();
+    s.apply(&Command::BlockActor {
+        actor_id: actor("decider#1"),
+        task_list: None,
+    })
+    .unwrap();
+    let (_, t1) = start(&mut s, 0);
+    let (_, t2) = start(&mut s, 0);
+    assert!(poll(&mut s, "decider#1").is_empty());
+    assert_eq!(s.queues().queued(&key("decider#1")), 2);
+    s.take_effects();
+    s.apply(&Command::UnblockActor {
+        actor_id: actor("decider#1"),
+        task_list: None,
+    })
+    .unwrap();
+    assert_eq!(s.take_effects().woken, vec![key("decider#1")]);
+    assert_eq!(poll_ids(&mut s, "decider#1"), vec![t1, t2]);
+}
+
+#[test]
+fn an_expired_lease_makes_the_task_deliverable_again() {
+    let mut s = State::default();
+    let (_, t) = start(&mut s, 0);
+    assert_eq!(s.lease(&key("decider#1"), 1, Millis(100)).len(), 1);
+    assert!(poll(&mut s, "decider#1").is_empty());
+    assert_eq!(s.expire_leases(Millis(100)), vec![key("decider#1")]);
+    assert_eq!(poll_ids(&mut s, "decider#1"), vec![t]);
+}
+
+#[test]
+fn a_decider_returning_its_own_promise_chain_is_rejected() {
+    let mut s = State::default();
+    let (_, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let r = release(&mut s, decision(t, Outcome::Promise(t), vec![]));
+    assert!(matches!(r, Err(CommandError::Invalid(_))), "{r:?}");
+}
+
+#[test]
+fn chains_of_returned_promises_finish_the_process() {
+    let mut s = State::default();
+    let (pid, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let sub = spec("sub#1", "run", TaskKind::Decider, vec![]);
+    release(
+        &mut s,
+        decision(t, Outcome::Promise(sub.task_id), vec![sub.clone()]),
+    )
+    .unwrap();
+    poll(&mut s, "sub#1");
+    let w = spec("w#1", "m", TaskKind::Worker, vec![]);
+    release(
+        &mut s,
+        decision(sub.task_id, Outcome::Promise(w.task_id), vec![w.clone()]),
+    )
+    .unwrap();
+    assert_eq!(s.process_view(&pid).unwrap().state, ProcessState::Running);
+    poll(&mut s, "w#1");
+    release(
+        &mut s,
+        decision(w.task_id, Outcome::Value(val(42.into())), vec![]),
+    )
+    .unwrap();
+    let view = s.process_view(&pid).unwrap();
+    assert_eq!(view.state, ProcessState::Finished);
+    assert_eq!(view.result.unwrap().as_str(), "42");
+}
+
+#[test]
+fn a_start_task_cannot_take_promises() {
+    let mut s = State::default();
+    let mut bad = spec("d#1", "start", TaskKind::DeciderStart, vec![]);
+    bad.args = vec![Arg::Promise {
+        task_id: TaskId::random(),
+        no_wait: true,
+    }];
+    let r = s.apply(&Command::StartProcess {
+        now: Millis(0),
+        process_id: ProcessId::random(),
+        custom_id: None,
+        start: bad,
+    });
+    assert!(matches!(r, Err(CommandError::Invalid(_))));
+    assert_eq!(s.counts().processes, 0);
+}
+
+#[test]
+fn starting_the_same_process_twice_answers_the_same() {
+    let mut s = State::default();
+    let st = spec("d#1", "start", TaskKind::DeciderStart, vec![]);
+    let pid = ProcessId::random();
+    let cmd = Command::StartProcess {
+        now: Millis(0),
+        process_id: pid,
+        custom_id: Some("order-1".into()),
+        start: st,
+    };
+    let a = s.apply(&cmd);
+    let b = s.apply(&cmd);
+    assert_eq!(a, b);
+    assert_eq!(s.counts().tasks, 1);
+}
+
+#[test]
+fn a_snapshot_restores_the_state_and_rebuilds_the_queues() {
+    let mut s = State::default();
+    let (pid, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let a = spec("w#1", "m", TaskKind::Worker, vec![]);
+    let b = spec("w#1", "m", TaskKind::Worker, vec![promise(&a)]);
+    release(
+        &mut s,
+        decision(t, Outcome::Promise(b.task_id), vec![a.clone(), b.clone()]),
+    )
+    .unwrap();
+    // `a` is leased here; after a restore it must be deliverable again.
+    assert_eq!(poll_ids(&mut s, "w#1"), vec![a.task_id]);
+    let mut r = State::from_snapshot(&s.to_snapshot().unwrap()).unwrap();
+    assert_eq!(poll_ids(&mut r, "w#1"), vec![a.task_id]);
+    release(
+        &mut r,
+        decision(a.task_id, Outcome::Value(val(1.into())), vec![]),
+    )
+    .unwrap();
+    assert_eq!(poll_ids(&mut r, "w#1"), vec![b.task_id]);
+    release(
+        &mut r,
+        decision(b.task_id, Outcome::Value(val(2.into())), vec![]),
+    )
+    .unwrap();
+    assert_eq!(r.process_view(&pid).unwrap().state, ProcessState::Finished);
+}
+
+mod property {
+    //! Random decision DAGs released in random orders.
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    /// One task of the random DAG: which earlier tasks it takes as promises (and
+    /// whether no-wait), and whether it is a decider that returns a child's promise.
+    #[derive(Debug, Clone)]
+    struct Node {
+        deps: Vec<(usize, bool)>,
+        delegates: bool,
+    }
+
+    fn dag() -> impl Strategy<Value = Vec<Node>> {
+        (1usize..24).prop_flat_map(|n| {
+            (0..n)
+                .map(|i| {
+                    (
+                        proptest::collection::vec((0..i.max(1), any::<bool>()), 0..4.min(i + 1)),
+                        any::<bool>(),
+                    )
+                        .prop_map(move |(deps, delegates)| Node {
+                            deps: if i == 0 { vec![] } else { deps },
+                            delegates,
+                        })
+                })
+                .collect::<Vec<_>>()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+        #[test]
+        fn every_task_runs_once_after_its_promises_and_the_process_finishes_once(
+            nodes in dag(),
+            picks in proptest::collection::vec(any::<u32>(), 200),
+        ) {
+            let mut s = State::default();
+            let (pid, start_task) = start(&mut s, 0);
+            prop_assert_eq!(poll_ids(&mut s, "decider#1"), vec![start_task]);
+
+            let specs: Vec<TaskSpec> = nodes.iter().map(|n| {
+                let args = n.deps.iter().map(|(_, no_wait)| Arg::Promise {
+                    task_id: TaskId::random(), no_wait: *no_wait }).collect();
+                let kind = if n.delegates { TaskKind::Decider } else { TaskKind::Worker };
+                spec(if n.delegates { "sub#1" } else { "w#1" }, "m", kind, args)
+            }).collect();
+            // Point the promises at the real earlier tasks.
+            let mut specs = specs;
+            for (i, n) in nodes.iter().enumerate() {
+                for (k, (d, no_wait)) in n.deps.iter().enumerate() {
+                    specs[i].args[k] = Arg::Promise { task_id: specs[*d].task_id, no_wait: *no_wait };
+                }
+            }
+            let last = specs.last().map(|t| t.task_id).unwrap();
+            let index: HashMap<TaskId, usize> =
+                specs.iter().enumerate().map(|(i, t)| (t.task_id, i)).collect();
+            release(&mut s, decision(start_task, Outcome::Promise(last), specs.clone())).unwrap();
+
+            let mut released: HashMap<TaskId, i64> = HashMap::new();
+            let mut delivered_once: HashMap<TaskId, u32> = HashMap::new();
+            let mut ended = s.take_effects().ended.len();
+            let mut ready: Vec<Delivery> = Vec::new();
+            let mut step = 0usize;
+            loop {
+                ready.extend(poll(&mut s, "w#1"));
+                ready.extend(poll(&mut s, "sub#1"));
+                if ready.is_empty() { break; }
+                let pick = picks[step % picks.len()] as usize % ready.len();
+                step += 1;
+                let d = ready.swap_remove(pick);
+                *delivered_once.entry(d.task_id).or_default() += 1;
+                // Every awaited promise is resolved at delivery time.
+                if let Some(&i) = index.get(&d.task_id) {
+                    for (k, (dep, no_wait)) in nodes[i].deps.iter().enumerate() {
+                        let dep_id = specs[*dep].task_id;
+                        match &d.args[k] {
+                            ResolvedArg::Value(v) => {
+                                let got: i64 = v.decode().unwrap();
+                                prop_assert_eq!(released.get(&dep_id), Some(&got), "argument is not the dependency's result");
+                            }
+                            ResolvedArg::Pending(_) => prop_assert!(*no_wait, "awaited promise pending at delivery"),
+                            other => prop_assert!(false, "unexpected arg {:?}", other),
+                        }
+                    }
+                }
+                let value = (step as i64) * 7;
+                let outcome_tasks;
+                let outcome = if d.actor_id.as_str() == "sub#1" {
+                    let child = spec("w#1", "m", TaskKind::Worker, vec![]);
+                    let id = child.task_id;
+                    outcome_tasks = vec![child];
+                    Outcome::Promise(id)
+                } else {
+                    outcome_tasks = vec![];
+                    Outcome::Value(val(value.into()))
+                };
+                let rc = receipt(release(&mut s, decision(d.task_id, outcome, outcome_tasks)));
+                prop_assert!(!rc.duplicate);
+                if let Some(r) = s.task_view(&d.task_id).and_then(|v| v.result) {
+                    released.insert(d.task_id, r.decode().unwrap());
+                }
+                // Forwarded promises resolve later; record those as they appear.
+                for t in &specs {
+                    if let Some(r) = s.task_view(&t.task_id).and_then(|v| v.result) {
+                        released.insert(t.task_id, r.decode().unwrap());
+                    }
+                }
+                ended += s.take_effects().ended.len();
+            }
+            for t in &specs {
+                prop_assert_eq!(delivered_once.get(&t.task_id), Some(&1), "task delivered not exactly once");
+            }
+            prop_assert!(delivered_once.values().all(|&n| n == 1));
+            let view = s.process_view(&pid).unwrap();
+            prop_assert_eq!(view.state, ProcessState::Finished);
+            prop_assert_eq!(ended, 1);
+            prop_assert_eq!(s.counts().pending_promises, 0);
+        }
+    }
+}
