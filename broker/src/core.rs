@@ -94,16 +94,11 @@ impl Applier for BrokerCore {
         self.with_state(|s| s.apply_request(request))
     }
 
-    fn snapshot(&self) -> Vec<u8> {
-        match self.lock().to_snapshot() {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                // Serializing plain in-memory data cannot fail short of a bug; an empty
-                // snapshot would lose data, so make the failure loud instead.
-                tracing::error!(error = %e, "state snapshot failed to serialize");
-                panic!("state snapshot failed to serialize: {e}");
-            }
-        }
+    fn snapshot(&self) -> Result<Vec<u8>, String> {
+        self.lock().to_snapshot().map_err(|e| {
+            tracing::error!(error = %e, "state snapshot failed to serialize");
+            format!("state snapshot failed to serialize: {e}")
+        })
     }
 
     fn restore(&self, data: &[u8]) -> Result<(), String> {

@@ -12,7 +12,7 @@ pub trait Applier: Send + Sync + 'static {
     /// Apply one committed request. Deterministic; never fails (a rejected command is a result inside Response).
     fn apply(&self, request: &Request) -> Response;
     /// Serialize the whole application state (bincode) for a snapshot.
-    fn snapshot(&self) -> Vec<u8>;
+    fn snapshot(&self) -> Result<Vec<u8>, String>;
     /// Replace the whole application state with a snapshot's bytes.
     fn restore(&self, data: &[u8]) -> Result<(), String>;
 }

@@ -162,13 +162,21 @@ impl SledStateMachine {
 
 /// Builds a snapshot from a view captured when the builder was created.
 pub struct SledSnapshotBuilder {
-    payload: SnapshotPayload,
+    /// The state captured when the builder was taken, or why it could not be.
+    payload: Result<SnapshotPayload, String>,
     snapshots: Arc<SnapshotSlot>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SledSnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError<NodeId>> {
-        let last_log_id = self.payload.last_applied;
+        let payload = match &self.payload {
+            Ok(p) => p,
+            Err(e) => {
+                let err = std::io::Error::other(e.clone());
+                return Err(sto_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, &err));
+            }
+        };
+        let last_log_id = payload.last_applied;
         let seq = self
             .snapshots
             .db
@@ -180,17 +188,14 @@ impl RaftSnapshotBuilder<TypeConfig> for SledSnapshotBuilder {
         };
         let meta = SnapshotMeta {
             last_log_id,
-            last_membership: self.payload.last_membership.clone(),
+            last_membership: payload.last_membership.clone(),
             snapshot_id,
         };
-        let data = encode(
-            ErrorSubject::Snapshot(Some(meta.signature())),
-            &self.payload,
-        )?;
+        let data = encode(ErrorSubject::Snapshot(Some(meta.signature())), payload)?;
         let stored = StoredSnapshot { meta, data };
         let snapshot = to_snapshot(&stored);
         if self.snapshots.store(stored).await? {
-            tracing::info!(snapshot = %snapshot.meta, bytes = self.payload.app.len(), "snapshot built");
+            tracing::info!(snapshot = %snapshot.meta, bytes = payload.app.len(), "snapshot built");
         }
         Ok(snapshot)
     }
@@ -231,11 +236,11 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         SledSnapshotBuilder {
-            payload: SnapshotPayload {
+            payload: self.applier.snapshot().map(|app| SnapshotPayload {
                 last_applied: self.last_applied,
                 last_membership: self.last_membership.clone(),
-                app: self.applier.snapshot(),
-            },
+                app,
+            }),
             snapshots: self.snapshots.clone(),
         }
     }

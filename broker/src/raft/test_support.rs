@@ -43,8 +43,8 @@ impl Applier for CountingApplier {
         Response::default()
     }
 
-    fn snapshot(&self) -> Vec<u8> {
-        bincode::serialize(&self.applied()).unwrap()
+    fn snapshot(&self) -> Result<Vec<u8>, String> {
+        bincode::serialize(&self.applied()).map_err(|e| e.to_string())
     }
 
     fn restore(&self, data: &[u8]) -> Result<(), String> {
