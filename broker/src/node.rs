@@ -1,11 +1,14 @@
 //! One broker node assembled: Raft over sled, the state machine core, the leader
 //! loops and the HTTP server (client API + Raft RPC) on one listening socket.
 
+use crate::api::cluster::ClusterAdmin;
+use crate::api::forward::Forwarder;
 use crate::api::{http, BrokerApi, Limits};
 use crate::core::BrokerCore;
 use crate::leader::{run_lease_expiry, run_timers, watch_leadership, Proposer};
 use crate::raft::{raft_routes, start_raft, wait_for_leader, Raft, RaftConfig};
 use anyhow::Context;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,6 +28,15 @@ pub struct NodeConfig {
     pub limits: Limits,
     /// Build a snapshot every this many log entries.
     pub snapshot_every: u64,
+    /// `host:port` the other nodes reach this one at (default: the bound address).
+    pub advertise: Option<String>,
+    /// The initial members of a new cluster, `node id → host:port`, this node included.
+    /// Empty: a one-node cluster. The member with the lowest id initializes the cluster
+    /// on first start; the others wait to be contacted.
+    pub peers: BTreeMap<u64, String>,
+    /// Start empty and wait to be added with `suslik cluster add-node` (never
+    /// initialize a cluster of its own).
+    pub join: bool,
 }
 
 impl NodeConfig {
@@ -36,6 +48,9 @@ impl NodeConfig {
             data_dir,
             limits: Limits::default(),
             snapshot_every: 10_000,
+            advertise: None,
+            peers: BTreeMap::new(),
+            join: false,
         }
     }
 }
@@ -63,8 +78,24 @@ impl Node {
         let addr = listener.local_addr()?;
 
         let core = BrokerCore::new();
-        let mut raft_cfg = RaftConfig::new(cfg.node_id, addr.to_string(), &cfg.data_dir);
+        let advertise = cfg.advertise.clone().unwrap_or_else(|| addr.to_string());
+        if !cfg.peers.is_empty() && !cfg.peers.contains_key(&cfg.node_id) {
+            anyhow::bail!(
+                "node id {} is not among the peers {:?}",
+                cfg.node_id,
+                cfg.peers.keys().collect::<Vec<_>>()
+            );
+        }
+        let mut raft_cfg = RaftConfig::new(cfg.node_id, advertise, &cfg.data_dir);
         raft_cfg.snapshot_every = cfg.snapshot_every;
+        raft_cfg.initial_members = cfg.peers.clone();
+        // One node initializes a new cluster: the lowest id among the peers.
+        raft_cfg.bootstrap = !cfg.join
+            && cfg
+                .peers
+                .keys()
+                .next()
+                .is_none_or(|first| *first == cfg.node_id);
         let (raft, db) = start_raft(&raft_cfg, core.clone()).await?;
         let proposer = Proposer::start(raft.clone());
         let loops = vec![
@@ -74,7 +105,13 @@ impl Node {
         ];
         let api = BrokerApi::new(core, proposer, raft.clone(), cfg.limits.clone());
 
-        let app = http::router(api.clone()).merge(raft_routes(raft.clone()));
+        let forwarder = Forwarder::new(
+            raft.clone(),
+            cfg.limits.max_body_bytes,
+            cfg.limits.max_poll_wait_ms,
+        )?;
+        let app = http::router(api.clone(), ClusterAdmin::new(raft.clone()), forwarder)
+            .merge(raft_routes(raft.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -84,9 +121,17 @@ impl Node {
                 tracing::error!(error = %e, "http server failed");
             }
         });
-        match wait_for_leader(&raft, Duration::from_secs(10)).await {
-            Ok(leader) => tracing::info!(%addr, leader, "broker node ready"),
-            Err(e) => tracing::warn!(%addr, error = %e, "broker node serving without a leader yet"),
+        // A lone node elects itself within a second; in a cluster the peers may not be
+        // up yet, so serve at once and let clients retry (503) until a leader exists.
+        if cfg.peers.len() <= 1 && !cfg.join {
+            match wait_for_leader(&raft, Duration::from_secs(10)).await {
+                Ok(leader) => tracing::info!(%addr, leader, "broker node ready"),
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "broker node serving without a leader yet")
+                }
+            }
+        } else {
+            tracing::info!(%addr, node_id = cfg.node_id, "cluster node serving");
         }
         Ok(Node {
             api,

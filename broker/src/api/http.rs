@@ -2,6 +2,8 @@
 //! the answer. Every rejection, including a malformed or oversized body, comes back as
 //! the JSON error shape of [`ApiError`].
 
+use super::cluster::{AddNodeRequest, ClusterAdmin, RemoveNodeRequest};
+use super::forward::{forward_to_leader, Forwarder};
 use super::{ApiError, BrokerApi};
 use crate::model::wire::{PollRequest, ReleaseBatchRequest, StartProcessRequest};
 use crate::model::{ActorId, Decision, ProcessId, TaskId, TaskList};
@@ -30,9 +32,36 @@ where
     }
 }
 
-/// The client API routes plus `/health` and `/ready`.
-pub fn router(api: BrokerApi) -> Router {
+/// Every HTTP route of a node except Raft RPC: the client API and cluster management
+/// (forwarded to the leader when this node does not lead), plus local `/health`,
+/// `/ready` and `/cluster/status`.
+pub fn router(api: BrokerApi, admin: ClusterAdmin, forwarder: Forwarder) -> Router {
     let limit = api.limits().max_body_bytes;
+    let management = Router::new()
+        .route("/cluster/add-node", post(add_node))
+        .route("/cluster/remove-node", post(remove_node))
+        .with_state(admin.clone());
+    let local = Router::new()
+        .route("/cluster/status", get(cluster_status))
+        .with_state(admin);
+    client_api(api.clone())
+        .merge(management)
+        .layer(axum::middleware::from_fn_with_state(
+            forwarder,
+            forward_to_leader,
+        ))
+        .merge(local)
+        .merge(
+            Router::new()
+                .route("/health", get(health))
+                .route("/ready", get(ready))
+                .with_state(api),
+        )
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+}
+
+fn client_api(api: BrokerApi) -> Router {
     Router::new()
         .route("/api/v1/processes", post(start_process))
         .route("/api/v1/processes/{id}", get(get_process))
@@ -44,11 +73,25 @@ pub fn router(api: BrokerApi) -> Router {
         .route("/api/v1/actors/blocked", get(blocked))
         .route("/api/v1/actors/block", post(block))
         .route("/api/v1/actors/unblock", post(unblock))
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(api)
+}
+
+async fn cluster_status(State(admin): State<ClusterAdmin>) -> Response {
+    Json(admin.status()).into_response()
+}
+
+async fn add_node(
+    State(admin): State<ClusterAdmin>,
+    ApiJson(req): ApiJson<AddNodeRequest>,
+) -> Result<Response, ApiError> {
+    Ok(Json(admin.add_node(req).await?).into_response())
+}
+
+async fn remove_node(
+    State(admin): State<ClusterAdmin>,
+    ApiJson(req): ApiJson<RemoveNodeRequest>,
+) -> Result<Response, ApiError> {
+    Ok(Json(admin.remove_node(req).await?).into_response())
 }
 
 async fn start_process(

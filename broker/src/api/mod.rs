@@ -1,7 +1,9 @@
 //! The client API: [`BrokerApi`] is the in-process form (used by the HTTP handlers
 //! and by Taskurotta-style "no transport" embedding); [`http`] maps it onto `/api/v1`.
 
+pub mod cluster;
 mod error;
+pub mod forward;
 pub mod http;
 mod limits;
 

@@ -84,6 +84,9 @@ fn serve(args: ServeArgs) -> ExitCode {
             ..Limits::default()
         },
         snapshot_every: args.snapshot_every,
+        advertise: None,
+        peers: Default::default(),
+        join: false,
     };
     runtime.block_on(async move {
         let node = match Node::start(cfg).await {

@@ -39,6 +39,9 @@ pub struct RaftConfig {
     /// Whether a pristine node (no vote, no log) initializes itself as a single-member
     /// cluster. Turn off for a node that will join an existing cluster as a learner.
     pub bootstrap: bool,
+    /// Members to initialize a pristine cluster with (`id → host:port`); empty means
+    /// this node alone. Only used when `bootstrap` is set.
+    pub initial_members: BTreeMap<NodeId, String>,
 }
 
 impl RaftConfig {
@@ -59,6 +62,7 @@ impl RaftConfig {
             election_timeout_min_ms: 600,
             election_timeout_max_ms: 1200,
             bootstrap: true,
+            initial_members: BTreeMap::new(),
         }
     }
 
@@ -108,10 +112,22 @@ pub async fn start_raft(
         .context("starting raft")?;
 
     if cfg.bootstrap && !raft.is_initialized().await? {
-        let members = BTreeMap::from([(cfg.node_id, BasicNode::new(&cfg.advertise_addr))]);
+        let members: BTreeMap<NodeId, BasicNode> = if cfg.initial_members.is_empty() {
+            BTreeMap::from([(cfg.node_id, BasicNode::new(&cfg.advertise_addr))])
+        } else {
+            cfg.initial_members
+                .iter()
+                .map(|(id, addr)| (*id, BasicNode::new(addr)))
+                .collect()
+        };
+        let members_len = members.len();
         match raft.initialize(members).await {
             Ok(()) => {
-                tracing::info!(node_id = cfg.node_id, addr = %cfg.advertise_addr, "initialized single-node raft cluster")
+                tracing::info!(
+                    node_id = cfg.node_id,
+                    members = members_len,
+                    "initialized raft cluster"
+                )
             }
             Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
                 tracing::info!(error = %e, "raft already initialized")

@@ -1,0 +1,166 @@
+//! Cluster membership: status, adding a node (learner catch-up, then voter) and
+//! removing one. Served under `/cluster` and used by `suslik cluster …`.
+
+use super::ApiError;
+use crate::raft::typ::ClientWriteError;
+use crate::raft::{BasicNode, NodeId, Raft};
+use openraft::error::RaftError;
+use openraft::ChangeMembers;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// One member as the status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    pub node_id: NodeId,
+    pub addr: String,
+    /// A voter counts for quorum; a learner only replicates.
+    pub voter: bool,
+    /// Highest log index known replicated to it (leader only).
+    pub matched: Option<u64>,
+}
+
+/// A node's view of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub node_id: NodeId,
+    /// Leader, Follower, Candidate or Learner.
+    pub role: String,
+    pub leader: Option<NodeId>,
+    pub leader_addr: Option<String>,
+    pub term: u64,
+    pub last_log_index: Option<u64>,
+    pub last_applied: Option<u64>,
+    pub snapshot: Option<u64>,
+    pub members: Vec<MemberStatus>,
+}
+
+/// `POST /cluster/add-node`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddNodeRequest {
+    pub node_id: NodeId,
+    /// `host:port` the other nodes reach it at.
+    pub addr: String,
+}
+
+/// `POST /cluster/remove-node`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemoveNodeRequest {
+    pub node_id: NodeId,
+}
+
+/// Membership operations of one node (they succeed on the leader).
+#[derive(Clone)]
+pub struct ClusterAdmin {
+    raft: Raft,
+}
+
+impl ClusterAdmin {
+    pub fn new(raft: Raft) -> Self {
+        ClusterAdmin { raft }
+    }
+
+    /// This node's view of the cluster.
+    pub fn status(&self) -> ClusterStatus {
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let members = membership
+            .nodes()
+            .map(|(id, node)| MemberStatus {
+                node_id: *id,
+                addr: node.addr.clone(),
+                voter: voters.contains(id),
+                matched: m
+                    .replication
+                    .as_ref()
+                    .and_then(|r| r.get(id).cloned().flatten())
+                    .map(|l| l.index),
+            })
+            .collect();
+        ClusterStatus {
+            node_id: m.id,
+            role: format!("{:?}", m.state),
+            leader: m.current_leader,
+            leader_addr: m
+                .current_leader
+                .and_then(|l| membership.get_node(&l).map(|n| n.addr.clone())),
+            term: m.current_term,
+            last_log_index: m.last_log_index,
+            last_applied: m.last_applied.map(|l| l.index),
+            snapshot: m.snapshot.map(|l| l.index),
+            members,
+        }
+    }
+
+    /// Adds a node: first as a learner that catches up (from the log or a snapshot),
+    /// then promotes it to voter.
+    pub async fn add_node(&self, req: AddNodeRequest) -> Result<ClusterStatus, ApiError> {
+        if req.addr.trim().is_empty() {
+            return Err(ApiError::invalid("addr is empty"));
+        }
+        self.raft
+            .add_learner(req.node_id, BasicNode::new(&req.addr), true)
+            .await
+            .map_err(membership_error)?;
+        tracing::info!(node_id = req.node_id, addr = %req.addr, "learner caught up; promoting to voter");
+        self.raft
+            .change_membership(
+                ChangeMembers::AddVoterIds(BTreeSet::from([req.node_id])),
+                false,
+            )
+            .await
+            .map_err(membership_error)?;
+        Ok(self.status())
+    }
+
+    /// Removes a node from the cluster (voter or learner).
+    pub async fn remove_node(&self, req: RemoveNodeRequest) -> Result<ClusterStatus, ApiError> {
+        let (known, voter) = {
+            let m = self.raft.metrics().borrow().clone();
+            let membership = m.membership_config.membership();
+            (
+                membership.get_node(&req.node_id).is_some(),
+                membership.voter_ids().any(|v| v == req.node_id),
+            )
+        };
+        if !known {
+            return Err(ApiError::not_found(
+                "unknown_node",
+                format!("node {} is not a member", req.node_id),
+            ));
+        }
+        let ids = BTreeSet::from([req.node_id]);
+        if voter {
+            self.raft
+                .change_membership(ChangeMembers::RemoveVoters(ids.clone()), false)
+                .await
+                .map_err(membership_error)?;
+        }
+        self.raft
+            .change_membership(ChangeMembers::RemoveNodes(ids), false)
+            .await
+            .map_err(membership_error)?;
+        tracing::info!(node_id = req.node_id, "node removed from the cluster");
+        Ok(self.status())
+    }
+}
+
+fn membership_error(e: RaftError<NodeId, ClientWriteError>) -> ApiError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ApiError::new(
+            503,
+            "no_leader",
+            format!(
+                "this node is not the leader{}",
+                f.leader_node
+                    .map(|n| format!("; the leader is at {}", n.addr))
+                    .unwrap_or_default()
+            ),
+        ),
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            ApiError::new(409, "membership_conflict", e.to_string())
+        }
+        RaftError::Fatal(f) => ApiError::new(503, "unavailable", f.to_string()),
+    }
+}

@@ -1,0 +1,118 @@
+//! Any node accepts any client call: a node that is not the leader forwards the
+//! request over HTTP to the leader and relays the answer, so clients need not know
+//! which node leads. A forwarded request carries a marker header and is never
+//! forwarded twice (no loops while leadership moves); it gets 503 instead.
+
+use crate::raft::Raft;
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+
+use super::ApiError;
+
+/// Marks a request that one node already forwarded.
+pub const FORWARDED_HEADER: &str = "x-suslik-forwarded-by";
+
+/// What the forwarding layer needs.
+#[derive(Clone)]
+pub struct Forwarder {
+    raft: Raft,
+    client: reqwest::Client,
+    max_body_bytes: usize,
+    /// Upper bound for a forwarded call (long polls included).
+    timeout: Duration,
+}
+
+impl Forwarder {
+    pub fn new(raft: Raft, max_body_bytes: usize, max_poll_wait_ms: u64) -> anyhow::Result<Self> {
+        Ok(Forwarder {
+            raft,
+            client: reqwest::Client::builder()
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build()?,
+            max_body_bytes,
+            timeout: Duration::from_millis(max_poll_wait_ms) + Duration::from_secs(15),
+        })
+    }
+
+    /// `Some(addr)` when another node leads; `None` when this node leads or no
+    /// leader is known.
+    fn leader_elsewhere(&self) -> Option<String> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let leader = m.current_leader?;
+        if leader == m.id {
+            return None;
+        }
+        m.membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| n.addr.clone())
+    }
+}
+
+/// Middleware: serve locally on the leader, forward elsewhere.
+pub async fn forward_to_leader(State(fwd): State<Forwarder>, req: Request, next: Next) -> Response {
+    if req.headers().contains_key(FORWARDED_HEADER) {
+        return next.run(req).await;
+    }
+    let Some(leader) = fwd.leader_elsewhere() else {
+        return next.run(req).await;
+    };
+    match proxy(&fwd, &leader, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn proxy(fwd: &Forwarder, leader: &str, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| parts.uri.path().to_string());
+    let bytes = to_bytes(body, fwd.max_body_bytes).await.map_err(|_| {
+        ApiError::new(
+            413,
+            "payload_too_large",
+            format!("request body is larger than {} bytes", fwd.max_body_bytes),
+        )
+    })?;
+    let me = fwd.raft.metrics().borrow().id;
+    let mut out = fwd
+        .client
+        .request(parts.method.clone(), format!("http://{leader}{path}"))
+        .header(FORWARDED_HEADER, me.to_string())
+        .timeout(fwd.timeout)
+        .body(bytes);
+    if let Some(ct) = parts.headers.get(axum::http::header::CONTENT_TYPE) {
+        out = out.header(axum::http::header::CONTENT_TYPE, ct.clone());
+    }
+    let resp = out.send().await.map_err(|e| {
+        ApiError::new(
+            503,
+            "no_leader",
+            format!("the leader at {leader} did not answer: {e}"),
+        )
+    })?;
+    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let content_type = resp.headers().get(reqwest::header::CONTENT_TYPE).cloned();
+    let body = resp.bytes().await.map_err(|e| {
+        ApiError::new(
+            503,
+            "no_leader",
+            format!("the leader at {leader} broke off: {e}"),
+        )
+    })?;
+    let mut response = (status, Body::from(body)).into_response();
+    if let Some(ct) = content_type.and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok()) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONTENT_TYPE, ct);
+    }
+    Ok(response)
+}

@@ -1,0 +1,155 @@
+//! Three broker nodes in one test process, talking Raft over real loopback HTTP:
+//! any node accepts any call (followers forward to the leader), and the cluster keeps
+//! serving with every acknowledged process intact after the leader goes away.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+use suslik_broker::model::wire::{PollResponse, ProcessView, ReleaseReceipt, StartProcessResponse};
+use suslik_broker::model::ProcessState;
+use suslik_broker::{Node, NodeConfig};
+
+fn free_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+async fn start_cluster(dirs: &[tempfile::TempDir]) -> Vec<Node> {
+    let addrs: Vec<SocketAddr> = (0..dirs.len()).map(|_| free_addr()).collect();
+    let peers: BTreeMap<u64, String> = addrs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (i as u64 + 1, a.to_string()))
+        .collect();
+    let mut nodes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let mut cfg = NodeConfig::single(dir.path().to_path_buf());
+        cfg.node_id = i as u64 + 1;
+        cfg.listen = addrs[i];
+        cfg.peers = peers.clone();
+        nodes.push(Node::start(cfg).await.expect("node starts"));
+    }
+    nodes
+}
+
+async fn leader_of(nodes: &[Node], not: Option<u64>) -> u64 {
+    for _ in 0..200 {
+        let leaders: Vec<Option<u64>> = nodes
+            .iter()
+            .map(|n| n.raft().metrics().borrow().current_leader)
+            .collect();
+        if let Some(Some(l)) = leaders.first() {
+            if leaders.iter().all(|x| *x == Some(*l)) && not != Some(*l) {
+                return *l;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no agreed leader");
+}
+
+async fn post<T: serde::de::DeserializeOwned>(
+    c: &reqwest::Client,
+    addr: SocketAddr,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, T) {
+    let r = c
+        .post(format!("http://{addr}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.expect("json body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn followers_forward_to_the_leader_and_the_cluster_survives_losing_it() {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = start_cluster(&dirs).await;
+    let leader = leader_of(&nodes, None).await;
+    let follower = nodes
+        .iter()
+        .find(|n| n.raft().metrics().borrow().id != leader)
+        .map(|n| n.local_addr())
+        .unwrap();
+    let c = reqwest::Client::new();
+
+    // Start, poll and release through a follower.
+    let (status, started): (u16, StartProcessResponse) = post(
+        &c,
+        follower,
+        "/api/v1/processes",
+        serde_json::json!({"actor_id": "d#1", "method": "start"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, polled): (u16, PollResponse) = post(
+        &c,
+        follower,
+        "/api/v1/tasks/poll",
+        serde_json::json!({"actor_id": "d#1", "wait_ms": 5000}),
+    )
+    .await;
+    assert_eq!(polled.tasks.len(), 1);
+    assert_eq!(polled.tasks[0].task_id, started.task_id);
+    let (status, receipt): (u16, ReleaseReceipt) = post(
+        &c,
+        follower,
+        "/api/v1/tasks/release",
+        serde_json::json!({"task_id": started.task_id, "outcome": {"value": 7}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(receipt.process_state, ProcessState::Finished);
+
+    // A second process is acknowledged, then the leader goes away.
+    let (_, second): (u16, StartProcessResponse) = post(
+        &c,
+        follower,
+        "/api/v1/processes",
+        serde_json::json!({"actor_id": "d#1", "method": "start"}),
+    )
+    .await;
+    let idx = nodes
+        .iter()
+        .position(|n| n.raft().metrics().borrow().id == leader)
+        .unwrap();
+    nodes.remove(idx).shutdown().await.unwrap();
+    let new_leader = leader_of(&nodes, Some(leader)).await;
+    assert!(nodes
+        .iter()
+        .any(|n| n.raft().metrics().borrow().id == new_leader));
+
+    // Both processes are there, and the unreleased start task is delivered by the new leader.
+    for n in &nodes {
+        let v: ProcessView = c
+            .get(format!(
+                "http://{}/api/v1/processes/{}",
+                n.local_addr(),
+                started.process_id
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v.state, ProcessState::Finished);
+        assert_eq!(v.result.unwrap().as_str(), "7");
+    }
+    let any = nodes[0].local_addr();
+    let (_, polled): (u16, PollResponse) = post(
+        &c,
+        any,
+        "/api/v1/tasks/poll",
+        serde_json::json!({"actor_id": "d#1", "wait_ms": 5000}),
+    )
+    .await;
+    assert_eq!(polled.tasks.len(), 1);
+    assert_eq!(polled.tasks[0].task_id, second.task_id);
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}
