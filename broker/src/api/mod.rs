@@ -2,6 +2,7 @@
 //! and by Taskurotta-style "no transport" embedding); [`http`] maps it onto `/api/v1`.
 
 pub mod cluster;
+pub mod cluster_client;
 mod error;
 pub mod forward;
 pub mod http;

@@ -1,0 +1,236 @@
+//! [`ProcessClient`]: starting processes and waiting for their results.
+//!
+//! The starter's side of the broker: it creates a process (its start task on a
+//! decider) and later reads its state. Process and start-task ids are minted here
+//! rather than by the broker, so the caller knows the id even when the answer to the
+//! start is lost, and a start retried after a failover is answered by the broker as
+//! the same start (same process id and start task id) rather than run twice.
+
+use crate::transport::{Backoff, Transport};
+use crate::{CallOptions, Error, IntoActorId, IntoArgs, Result};
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use suslik_broker::model::wire::{
+    ProcessView, StartProcessRequest, StartProcessResponse, TaskView,
+};
+use suslik_broker::model::{Millis, ProcessId, ProcessState, TaskId};
+
+/// Options of a process start.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StartOptions {
+    custom_id: Option<String>,
+    process_id: Option<ProcessId>,
+    task_id: Option<TaskId>,
+    call: CallOptions,
+}
+
+impl StartOptions {
+    /// Defaults: a fresh process id, no custom id, default start-task options.
+    pub fn new() -> Self {
+        StartOptions::default()
+    }
+
+    /// A business id to find the process by (not required to be unique).
+    pub fn custom_id(mut self, id: impl Into<String>) -> Self {
+        self.custom_id = Some(id.into());
+        self
+    }
+
+    /// Uses this process id instead of a fresh one.
+    pub fn process_id(mut self, id: ProcessId) -> Self {
+        self.process_id = Some(id);
+        self
+    }
+
+    /// Uses this id for the start task instead of a fresh one. With a fixed
+    /// [`process_id`](Self::process_id) too, starting again (e.g. after a crash of the
+    /// starter) is answered as the same start instead of a conflict.
+    pub fn start_task_id(mut self, id: TaskId) -> Self {
+        self.task_id = Some(id);
+        self
+    }
+
+    /// Options of the start task (task list, priority, delay, retry, ...).
+    pub fn options(mut self, call: CallOptions) -> Self {
+        self.call = call;
+        self
+    }
+}
+
+/// Starts processes and reads their state. Cheap to clone.
+#[derive(Clone)]
+pub struct ProcessClient {
+    transport: Arc<dyn Transport>,
+    poll: Backoff,
+}
+
+impl ProcessClient {
+    /// A client over `transport`.
+    pub fn new(transport: impl Transport) -> Self {
+        ProcessClient::with_transport(Arc::new(transport))
+    }
+
+    /// A client over a shared transport.
+    pub fn with_transport(transport: Arc<dyn Transport>) -> Self {
+        ProcessClient {
+            transport,
+            poll: Backoff::new(Duration::from_millis(10), Duration::from_millis(500)),
+        }
+    }
+
+    /// Sets how often [`wait_for_result`](Self::wait_for_result) polls the process.
+    pub fn with_poll_backoff(mut self, backoff: Backoff) -> Self {
+        self.poll = backoff;
+        self
+    }
+
+    /// Starts a process: a start task of `method` on decider `actor` with `args`
+    /// (plain values; a process has no promises to pass yet).
+    pub async fn start(
+        &self,
+        actor: impl IntoActorId,
+        method: &str,
+        args: impl IntoArgs,
+        options: StartOptions,
+    ) -> Result<ProcessId> {
+        let req = StartProcessRequest {
+            actor_id: actor.into_actor_id()?,
+            method: method.to_string(),
+            args: args.into_args()?,
+            options: options.call.to_task_options(Millis::now())?,
+            custom_id: options.custom_id,
+            task_id: Some(options.task_id.unwrap_or_else(TaskId::random)),
+            process_id: Some(options.process_id.unwrap_or_else(ProcessId::random)),
+        };
+        Ok(self.start_request(req).await?.process_id)
+    }
+
+    /// Sends a start request as is.
+    pub async fn start_request(&self, req: StartProcessRequest) -> Result<StartProcessResponse> {
+        self.transport.start_process(req).await
+    }
+
+    /// The process with its tasks.
+    pub async fn state(&self, id: ProcessId) -> Result<ProcessView> {
+        self.transport.process(id).await
+    }
+
+    /// One task.
+    pub async fn task(&self, id: TaskId) -> Result<TaskView> {
+        self.transport.task(id).await
+    }
+
+    /// Waits until the process is finished or broken, and returns its view. Transient
+    /// transport failures are retried until `timeout`.
+    pub async fn wait_for_end(&self, id: ProcessId, timeout: Duration) -> Result<ProcessView> {
+        let deadline = Instant::now() + timeout;
+        let mut step = 0;
+        loop {
+            match self.transport.process(id).await {
+                Ok(view) if view.state != ProcessState::Running => return Ok(view),
+                Ok(_) => {}
+                Err(e) if e.is_retryable() => {
+                    tracing::debug!(process = %id, error = %e, "process state unavailable, retrying");
+                }
+                Err(e) => return Err(e),
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Timeout(timeout));
+            }
+            tokio::time::sleep(self.poll.delay(step).min(deadline - now)).await;
+            step = step.saturating_add(1);
+        }
+    }
+
+    /// Waits for the process's result and decodes it as `T`.
+    ///
+    /// Errors: [`Error::ProcessBroken`] if a task failed with an unaccepted error,
+    /// [`Error::ProcessFailed`] if the process finished with an (accepted) error
+    /// instead of a value, [`Error::Timeout`] if it is still running at `timeout`.
+    pub async fn wait_for_result<T: DeserializeOwned>(
+        &self,
+        id: ProcessId,
+        timeout: Duration,
+    ) -> Result<T> {
+        let view = self.wait_for_end(id, timeout).await?;
+        result_of(view)
+    }
+}
+
+/// The typed result of an ended process.
+fn result_of<T: DeserializeOwned>(view: ProcessView) -> Result<T> {
+    match view.state {
+        ProcessState::Broken => Err(Error::ProcessBroken {
+            process_id: view.process_id,
+            broken: view.broken.map(Box::new),
+        }),
+        ProcessState::Finished => match (view.result, view.error) {
+            (Some(v), _) => Ok(v.decode()?),
+            (None, Some(error)) => Err(Error::ProcessFailed {
+                process_id: view.process_id,
+                error,
+            }),
+            (None, None) => Ok(serde_json::from_str("null")?),
+        },
+        ProcessState::Running => Err(Error::Invalid(format!(
+            "process {} is still running",
+            view.process_id
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use suslik_broker::model::{ActorId, BrokenInfo, ErrorInfo, JsonValue};
+
+    fn view(state: ProcessState) -> ProcessView {
+        ProcessView {
+            process_id: ProcessId::random(),
+            custom_id: None,
+            starter: ActorId::new("d#1").expect("valid"),
+            start_task_id: TaskId::random(),
+            state,
+            result: None,
+            error: None,
+            broken: None,
+            started_at: Millis(1),
+            ended_at: None,
+            tasks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn finished_broken_and_failed_processes_map_to_results() {
+        let mut ok = view(ProcessState::Finished);
+        ok.result = Some(JsonValue::from_text("\"hi\"").expect("json"));
+        assert_eq!(result_of::<String>(ok).ok().as_deref(), Some("hi"));
+
+        assert!(result_of::<()>(view(ProcessState::Finished)).is_ok());
+
+        let mut failed = view(ProcessState::Finished);
+        failed.error = Some(ErrorInfo::new("pay.Declined", "no"));
+        assert!(
+            matches!(result_of::<String>(failed), Err(Error::ProcessFailed { ref error, .. }) if error.error_type == "pay.Declined")
+        );
+
+        let mut broken = view(ProcessState::Broken);
+        broken.broken = Some(BrokenInfo {
+            task_id: TaskId::random(),
+            actor_id: ActorId::new("w#1").expect("valid"),
+            error: ErrorInfo::new("panic", "kaput"),
+            at: Millis(2),
+        });
+        let err = result_of::<String>(broken).expect_err("broken");
+        assert!(err.to_string().contains("panic: kaput"), "{err}");
+
+        let mut wrong = view(ProcessState::Finished);
+        wrong.result = Some(JsonValue::from_text("1").expect("json"));
+        assert!(matches!(
+            result_of::<String>(wrong),
+            Err(Error::Serialization(_))
+        ));
+    }
+}

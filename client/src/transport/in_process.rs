@@ -1,0 +1,70 @@
+//! [`Transport`] calling a broker in the same process (Taskurotta's "no transport").
+//!
+//! No sockets and no JSON encoding of the envelopes: tests and single-binary
+//! deployments run actors against [`BrokerApi`] directly, through exactly the same
+//! runner and client code as over HTTP. Broker errors keep their HTTP status, so error
+//! handling does not depend on the transport.
+
+use super::Transport;
+use crate::{Error, Result};
+use futures::future::BoxFuture;
+use suslik_broker::api::{ApiError, BrokerApi};
+use suslik_broker::model::wire::{
+    PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
+    StartProcessRequest, StartProcessResponse, TaskView,
+};
+use suslik_broker::model::{Decision, ProcessId, TaskId};
+
+/// A [`Transport`] over an in-process [`BrokerApi`].
+#[derive(Clone)]
+pub struct InProcessTransport {
+    api: BrokerApi,
+}
+
+impl InProcessTransport {
+    /// Wraps the API of a node running in this process (`node.api()`).
+    pub fn new(api: BrokerApi) -> Self {
+        InProcessTransport { api }
+    }
+
+    /// The wrapped API.
+    pub fn api(&self) -> &BrokerApi {
+        &self.api
+    }
+}
+
+fn map(e: ApiError) -> Error {
+    Error::rejected(e.status, e.body)
+}
+
+impl Transport for InProcessTransport {
+    fn start_process(
+        &self,
+        req: StartProcessRequest,
+    ) -> BoxFuture<'_, Result<StartProcessResponse>> {
+        Box::pin(async move { self.api.start_process(req).await.map_err(map) })
+    }
+
+    fn poll(&self, req: PollRequest) -> BoxFuture<'_, Result<PollResponse>> {
+        Box::pin(async move { self.api.poll(req).await.map_err(map) })
+    }
+
+    fn release(&self, decision: Decision) -> BoxFuture<'_, Result<ReleaseReceipt>> {
+        Box::pin(async move { self.api.release(decision).await.map_err(map) })
+    }
+
+    fn release_batch(
+        &self,
+        decisions: Vec<Decision>,
+    ) -> BoxFuture<'_, Result<ReleaseBatchResponse>> {
+        Box::pin(async move { Ok(self.api.release_batch(decisions).await) })
+    }
+
+    fn process(&self, id: ProcessId) -> BoxFuture<'_, Result<ProcessView>> {
+        Box::pin(async move { self.api.process(id).map_err(map) })
+    }
+
+    fn task(&self, id: TaskId) -> BoxFuture<'_, Result<TaskView>> {
+        Box::pin(async move { self.api.task(id).map_err(map) })
+    }
+}

@@ -1,0 +1,86 @@
+//! How the SDK reaches a broker.
+//!
+//! Everything above this module (workers, deciders, the runner, the process client)
+//! talks to a `dyn Transport`, so the same actors run against a remote cluster over
+//! HTTP ([`HttpTransport`], with failover between nodes) or inside the broker's own
+//! process ([`InProcessTransport`], Taskurotta's "no transport" mode, used by tests and
+//! single-binary deployments). The trait mirrors the broker's `/api/v1` endpoints one
+//! to one and uses the broker's wire types, so both ends agree by construction.
+//!
+//! Methods return boxed futures rather than using `async fn` in the trait so that the
+//! trait stays object-safe: the runner and the bootstrap container hold
+//! `Arc<dyn Transport>`.
+
+mod backoff;
+mod http;
+mod in_process;
+
+pub use backoff::Backoff;
+pub use http::{HttpConfig, HttpTransport};
+pub use in_process::InProcessTransport;
+
+use crate::Result;
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use suslik_broker::model::wire::{
+    PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
+    StartProcessRequest, StartProcessResponse, TaskView,
+};
+use suslik_broker::model::{Decision, ProcessId, TaskId};
+
+/// The broker's client API, one method per endpoint.
+pub trait Transport: Send + Sync + 'static {
+    /// `POST /api/v1/processes`: creates a process and its start task.
+    fn start_process(
+        &self,
+        req: StartProcessRequest,
+    ) -> BoxFuture<'_, Result<StartProcessResponse>>;
+
+    /// `POST /api/v1/tasks/poll`: up to `req.max` ready tasks of one actor and task
+    /// list, waiting up to `req.wait_ms` if none is ready. May return no task.
+    fn poll(&self, req: PollRequest) -> BoxFuture<'_, Result<PollResponse>>;
+
+    /// `POST /api/v1/tasks/release`: reports the outcome of one delivered task.
+    /// Releasing the same task twice is harmless (the broker answers `duplicate`).
+    fn release(&self, decision: Decision) -> BoxFuture<'_, Result<ReleaseReceipt>>;
+
+    /// `POST /api/v1/tasks/release/batch`: many releases in one round trip; each
+    /// decision gets its own receipt or error, in order.
+    fn release_batch(
+        &self,
+        decisions: Vec<Decision>,
+    ) -> BoxFuture<'_, Result<ReleaseBatchResponse>>;
+
+    /// `GET /api/v1/processes/{id}`: the process with its tasks.
+    fn process(&self, id: ProcessId) -> BoxFuture<'_, Result<ProcessView>>;
+
+    /// `GET /api/v1/tasks/{id}`: one task.
+    fn task(&self, id: TaskId) -> BoxFuture<'_, Result<TaskView>>;
+}
+
+impl<T: Transport + ?Sized> Transport for Arc<T> {
+    fn start_process(
+        &self,
+        req: StartProcessRequest,
+    ) -> BoxFuture<'_, Result<StartProcessResponse>> {
+        (**self).start_process(req)
+    }
+    fn poll(&self, req: PollRequest) -> BoxFuture<'_, Result<PollResponse>> {
+        (**self).poll(req)
+    }
+    fn release(&self, decision: Decision) -> BoxFuture<'_, Result<ReleaseReceipt>> {
+        (**self).release(decision)
+    }
+    fn release_batch(
+        &self,
+        decisions: Vec<Decision>,
+    ) -> BoxFuture<'_, Result<ReleaseBatchResponse>> {
+        (**self).release_batch(decisions)
+    }
+    fn process(&self, id: ProcessId) -> BoxFuture<'_, Result<ProcessView>> {
+        (**self).process(id)
+    }
+    fn task(&self, id: TaskId) -> BoxFuture<'_, Result<TaskView>> {
+        (**self).task(id)
+    }
+}
