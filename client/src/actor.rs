@@ -67,6 +67,7 @@ impl Actor {
                     tasks: Vec::new(),
                     restart_at,
                     execution_ms: elapsed(),
+                    attempt: Some(ctx.attempt()),
                 }
             }
             Actor::Decider(d) => {

@@ -293,6 +293,7 @@ async fn batch_release_posts_the_decisions_and_maps_results() -> anyhow::Result<
         tasks: vec![],
         restart_at: None,
         execution_ms: None,
+        attempt: None,
     };
     let resp = t.release_batch(vec![d.clone()]).await?;
     assert_eq!(resp.results.len(), 1);

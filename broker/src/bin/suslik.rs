@@ -1,12 +1,19 @@
 //! `suslik`: the broker binary.
+//!
+//! Settings come from built-in defaults, then an optional TOML file (`--config`), then
+//! command-line flags: a flag overrides the file, the file overrides the default.
 
 use clap::{Parser, Subcommand};
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use suslik_broker::api::Limits;
 use suslik_broker::{Node, NodeConfig};
 use tracing_subscriber::EnvFilter;
+
+/// Exit code for a bad configuration (the same code clap uses for a bad flag).
+const EXIT_CONFIG: u8 = 2;
 
 #[derive(Parser)]
 #[command(name = "suslik", version, about = "Suslik task broker")]
@@ -23,27 +30,137 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// Directory for the Raft log, vote and snapshots.
-    #[arg(long, default_value = "./data")]
-    data_dir: PathBuf,
-    /// Address for the HTTP API and Raft RPC.
-    #[arg(long, default_value = "127.0.0.1:7700")]
-    listen: SocketAddr,
-    /// This node's id in the cluster.
-    #[arg(long, default_value_t = 1)]
-    node_id: u64,
-    /// How long a handed-out task stays leased before it is delivered again (ms).
-    #[arg(long, default_value_t = 60_000)]
-    lease_ms: u64,
-    /// Largest accepted request body in bytes.
-    #[arg(long, default_value_t = 8 * 1024 * 1024)]
-    max_body_bytes: usize,
-    /// Take a snapshot every this many log entries.
-    #[arg(long, default_value_t = 10_000)]
-    snapshot_every: u64,
-    /// Log as JSON lines instead of text.
+    /// Read settings from this TOML file (see config/suslik.toml); flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory for the Raft log, vote and snapshots [default: ./data]
     #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address for the HTTP API and Raft RPC [default: 127.0.0.1:7700]
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// This node's id in the cluster [default: 1]
+    #[arg(long)]
+    node_id: Option<u64>,
+    /// How long a handed-out task stays leased before it is delivered again, in ms
+    /// [default: 60000]
+    #[arg(long)]
+    lease_ms: Option<u64>,
+    /// Largest accepted request body in bytes [default: 8388608]
+    #[arg(long)]
+    max_body_bytes: Option<usize>,
+    /// Take a snapshot every this many log entries [default: 10000]
+    #[arg(long)]
+    snapshot_every: Option<u64>,
+    /// Log format [default: text]
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+    /// Same as `--log-format json`.
+    #[arg(long, conflicts_with = "log_format")]
     json_logs: bool,
+    /// Print the effective settings as TOML and exit without serving.
+    #[arg(long)]
+    print_config: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The settings file: every key optional, unknown keys rejected (a typo is an error,
+/// not a silently ignored setting).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    node_id: Option<u64>,
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    lease_ms: Option<u64>,
+    max_body_bytes: Option<usize>,
+    snapshot_every: Option<u64>,
+    log_format: Option<LogFormat>,
+}
+
+/// The effective settings of `serve`.
+#[derive(Debug, Serialize)]
+struct Settings {
+    node_id: u64,
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    lease_ms: u64,
+    max_body_bytes: usize,
+    snapshot_every: u64,
+    log_format: LogFormat,
+}
+
+impl Settings {
+    /// Defaults, overridden by the file, overridden by the flags.
+    fn resolve(args: &ServeArgs, file: FileConfig) -> Result<Settings, String> {
+        let defaults = NodeConfig::single(PathBuf::from("./data"));
+        let limits = &defaults.limits;
+        let json = args.json_logs.then_some(LogFormat::Json);
+        let s = Settings {
+            node_id: args.node_id.or(file.node_id).unwrap_or(1),
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7700))),
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./data")),
+            lease_ms: args.lease_ms.or(file.lease_ms).unwrap_or(limits.lease_ms),
+            max_body_bytes: args
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(limits.max_body_bytes),
+            snapshot_every: args
+                .snapshot_every
+                .or(file.snapshot_every)
+                .unwrap_or(defaults.snapshot_every),
+            log_format: args
+                .log_format
+                .or(json)
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+        };
+        for (name, value) in [
+            ("lease_ms", s.lease_ms),
+            ("max_body_bytes", s.max_body_bytes as u64),
+            ("snapshot_every", s.snapshot_every),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        Ok(s)
+    }
+}
+
+/// Reads and parses a settings file. The error is one line naming the file, the
+/// position and the offending key or value.
+fn read_config(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        let place = match e.span() {
+            Some(span) => {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!("{}:{line}:{column}", path.display())
+            }
+            None => path.display().to_string(),
+        };
+        let message = e.message().trim().replace('\n', "; ");
+        format!("config file {place}: {message}")
+    })
 }
 
 fn main() -> ExitCode {
@@ -54,15 +171,47 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
+    let file = match &args.config {
+        Some(path) => match read_config(path) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("suslik: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+        None => FileConfig::default(),
+    };
+    let settings = match Settings::resolve(&args, file) {
+        Ok(s) => s,
+        Err(e) => {
+            match &args.config {
+                Some(path) => eprintln!("suslik: {e} (settings from {})", path.display()),
+                None => eprintln!("suslik: {e}"),
+            }
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if args.print_config {
+        return match toml::to_string(&settings) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("suslik: cannot print the settings: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn,sled=warn"));
-    if args.json_logs {
-        tracing_subscriber::fmt()
+    match settings.log_format {
+        LogFormat::Json => tracing_subscriber::fmt()
             .with_env_filter(filter)
             .json()
-            .init();
-    } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
+            .init(),
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -75,15 +224,15 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let cfg = NodeConfig {
-        node_id: args.node_id,
-        listen: args.listen,
-        data_dir: args.data_dir,
+        node_id: settings.node_id,
+        listen: settings.listen,
+        data_dir: settings.data_dir,
         limits: Limits {
-            lease_ms: args.lease_ms,
-            max_body_bytes: args.max_body_bytes,
+            lease_ms: settings.lease_ms,
+            max_body_bytes: settings.max_body_bytes,
             ..Limits::default()
         },
-        snapshot_every: args.snapshot_every,
+        snapshot_every: settings.snapshot_every,
         advertise: None,
         peers: Default::default(),
         join: false,

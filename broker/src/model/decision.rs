@@ -33,6 +33,11 @@ pub struct Decision {
     /// How long the actor worked, for metrics.
     #[serde(default)]
     pub execution_ms: Option<u64>,
+    /// The attempt this release ends (the delivery's `attempt`). A release of an
+    /// earlier attempt than the task's current one is a resend: it gets that attempt's
+    /// answer back and changes nothing. Absent: the current attempt.
+    #[serde(default)]
+    pub attempt: Option<u32>,
 }
 
 #[cfg(test)]

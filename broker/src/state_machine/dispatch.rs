@@ -45,6 +45,9 @@ impl State {
         let Some(task) = self.tasks.get(&d.task_id) else {
             return Some(Err(CommandError::UnknownTask(d.task_id)));
         };
+        if d.attempt.is_some_and(|a| a < task.attempt) {
+            return Some(super::release::resent_earlier_attempt(task, d));
+        }
         match (&task.status, &task.receipt) {
             (TaskStatus::Released { .. } | TaskStatus::Scheduled { .. }, Some(receipt))
                 if d.process_id.is_none_or(|p| p == task.process_id) =>

@@ -30,6 +30,9 @@ impl State {
                 )));
             }
         }
+        if d.attempt.is_some_and(|a| a < task.attempt) {
+            return resent_earlier_attempt(task, d);
+        }
         match task.status {
             TaskStatus::Released { .. } | TaskStatus::Scheduled { .. } => {
                 // Already decided (or waiting for its retry): answer as the first time.
@@ -283,6 +286,28 @@ impl State {
                 tracing::info!(process_id = %p.process_id, task_id = %failed, error_type = %e.error_type, "process broken");
             }
         }
+    }
+}
+
+/// Answers a release of an attempt that already ended (a resend after its retry was
+/// scheduled, or fired): the answer that attempt got, marked duplicate.
+pub(super) fn resent_earlier_attempt(task: &TaskRecord, d: &Decision) -> CommandResult {
+    match task
+        .receipt
+        .as_ref()
+        .filter(|r| Some(r.attempt) == d.attempt)
+    {
+        Some(receipt) => {
+            let mut again = receipt.clone();
+            again.duplicate = true;
+            Ok(Reply::Released(again))
+        }
+        None => Err(CommandError::Conflict(format!(
+            "task {} is on attempt {}; attempt {} already ended",
+            d.task_id,
+            task.attempt,
+            d.attempt.unwrap_or_default()
+        ))),
     }
 }
 

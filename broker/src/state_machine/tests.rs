@@ -67,6 +67,7 @@ fn decision(task: TaskId, outcome: Outcome, tasks: Vec<TaskSpec>) -> Decision {
         tasks,
         restart_at: None,
         execution_ms: None,
+        attempt: None,
     }
 }
 
@@ -846,4 +847,41 @@ fn commands_and_results_round_trip_through_the_log_encoding() {
     let resp = s.apply_request(&req);
     let bytes = bincode::serialize(&resp).unwrap();
     assert_eq!(bincode::deserialize::<Response>(&bytes).unwrap(), resp);
+}
+
+#[test]
+fn a_resent_error_release_after_its_retry_fired_is_a_duplicate() {
+    let mut s = State::default();
+    let (_, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let mut w = spec("worker#1", "flaky", TaskKind::Worker, vec![]);
+    w.options.retry = Some(RetryPolicy {
+        initial_interval_ms: 1,
+        max_attempts: 2,
+        ..RetryPolicy::default()
+    });
+    release(
+        &mut s,
+        decision(t, Outcome::Promise(w.task_id), vec![w.clone()]),
+    )
+    .unwrap();
+    poll(&mut s, "worker#1");
+    let mut failed = decision(w.task_id, Outcome::Error(ErrorInfo::new("io", "x")), vec![]);
+    failed.attempt = Some(1);
+    let first = receipt(release(&mut s, failed.clone()));
+    assert_eq!(first.status, ReleaseStatus::RetryScheduled);
+    s.apply(&Command::FireTimers { now: Millis(1_000) })
+        .unwrap();
+    assert_eq!(poll(&mut s, "worker#1")[0].attempt, 2);
+
+    // The attempt-1 release arrives again: same answer, attempt 2 still stands.
+    let before = s.to_snapshot().unwrap();
+    assert!(matches!(s.answer_without_log(&failed), Some(Ok(Reply::Released(r))) if r.duplicate));
+    let again = receipt(release(&mut s, failed));
+    assert!(again.duplicate);
+    assert_eq!(again.status, ReleaseStatus::RetryScheduled);
+    assert_eq!(s.to_snapshot().unwrap(), before);
+    let mut ok = decision(w.task_id, Outcome::Value(val(1.into())), vec![]);
+    ok.attempt = Some(2);
+    assert_eq!(receipt(release(&mut s, ok)).status, ReleaseStatus::Resolved);
 }

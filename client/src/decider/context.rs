@@ -164,6 +164,7 @@ impl DeciderContext {
             tasks,
             restart_at,
             execution_ms,
+            attempt: Some(self.task.attempt()),
         }
     }
 

@@ -1,0 +1,479 @@
+//! Test support: runs the real `suslik` binary on a temporary data directory and a free
+//! port, and talks to it over HTTP with the wire types of `suslik_broker::model`.
+//!
+//! A [`Server`] kills its process (SIGKILL) and removes its data directory when dropped,
+//! so a failing test leaves nothing behind.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+use suslik_broker::model::wire::{
+    ErrorBody, PollRequest, PollResponse, ProcessView, ReleaseReceipt, StartProcessRequest,
+    StartProcessResponse, TaskView,
+};
+use suslik_broker::model::{
+    ActorId, Arg, Decision, Delivery, JsonValue, Outcome, ProcessId, ResolvedArg, TaskId, TaskKind,
+    TaskList, TaskOptions, TaskSpec,
+};
+use tempfile::TempDir;
+
+/// How long a server may take to print its address and elect itself leader.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The line `suslik serve` prints once it is ready.
+const LISTENING: &str = "suslik listening on http://";
+
+/// Log filter for the child: quiet, except the raft module's lifecycle lines (snapshots,
+/// restores) that the durability tests look for. `SUSLIK_TEST_LOG` overrides it.
+fn log_filter() -> String {
+    std::env::var("SUSLIK_TEST_LOG").unwrap_or_else(|_| "warn,suslik_broker::raft=info".into())
+}
+
+/// A running `suslik serve` child process.
+pub struct Server {
+    child: Option<Child>,
+    addr: SocketAddr,
+    data_dir: PathBuf,
+    /// Extra flags, kept so that [`Server::restart`] starts the same configuration.
+    args: Vec<String>,
+    /// Every line the server printed on stdout (its logs), across restarts.
+    logs: Arc<Mutex<Vec<String>>>,
+    /// Owns the data directory unless the caller supplied one.
+    _tmp: Option<TempDir>,
+}
+
+impl Server {
+    /// A server with default settings on a fresh temporary data directory.
+    pub async fn start() -> Server {
+        Server::with_args(&[]).await
+    }
+
+    /// A server with extra `serve` flags (e.g. `["--lease-ms", "500"]`).
+    pub async fn with_args(args: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data_dir = tmp.path().join("data");
+        let mut s = Server {
+            child: None,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            logs: Arc::default(),
+            _tmp: Some(tmp),
+        };
+        s.spawn().await;
+        s
+    }
+
+    fn spawn_child(&mut self) -> mpsc::Receiver<SocketAddr> {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_suslik"));
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(&self.args)
+            .env("RUST_LOG", log_filter())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn suslik");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        let logs = self.logs.clone();
+        // Drain stdout for the whole life of the child (a full pipe would block it),
+        // echoing to stderr so a failing test shows the server's side.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("[suslik] {line}");
+                if let Some(rest) = line.strip_prefix(LISTENING) {
+                    if let Ok(addr) = rest.trim().parse::<SocketAddr>() {
+                        let _ = tx.send(addr);
+                    }
+                }
+                logs.lock().unwrap().push(line);
+            }
+        });
+        self.child = Some(child);
+        rx
+    }
+
+    async fn spawn(&mut self) {
+        let rx = self.spawn_child();
+        let addr = match rx.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let status = self
+                    .child
+                    .as_mut()
+                    .and_then(|c| c.try_wait().ok().flatten());
+                panic!("suslik did not print its address (exit status {status:?})");
+            }
+        };
+        self.addr = addr;
+        self.wait_ready().await;
+    }
+
+    /// Waits until the node reports a leader (`GET /ready` is 200).
+    async fn wait_ready(&self) {
+        let http = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Ok(r) = http.get(format!("{}/ready", self.base())).send().await {
+                if r.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "suslik at {} never became ready",
+                self.addr
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A client for this server.
+    pub fn api(&self) -> Api {
+        Api::new(&self.base())
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Every stdout line printed so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Kills the server with SIGKILL (no shutdown, no flush) and reaps it.
+    pub fn kill(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = child.kill();
+        child.wait().ok()
+    }
+
+    /// Starts the server again on the same data directory and flags (a new port).
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "kill the server before restarting it");
+        self.spawn().await;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Why a call failed: no answer at all, or an error answer.
+#[derive(Debug)]
+pub enum Failure {
+    Transport(reqwest::Error),
+    Status(u16, Value),
+}
+
+impl Failure {
+    /// The `error` code of an error answer.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Failure::Status(_, body) => body["error"].as_str(),
+            Failure::Transport(_) => None,
+        }
+    }
+}
+
+/// A small typed client over the HTTP API.
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    pub fn new(base: &str) -> Api {
+        Api {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .expect("http client"),
+            base: base.to_string(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// POSTs `body` as JSON; returns the status and the JSON answer.
+    pub async fn post_json<B: Serialize + ?Sized>(&self, path: &str, body: &B) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        status_and_json(r).await
+    }
+
+    /// POSTs raw bytes with a content type; returns the status and the JSON answer.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        status_and_json(r).await
+    }
+
+    /// GETs `path`; returns the status and the JSON answer.
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).send().await.expect("request");
+        status_and_json(r).await
+    }
+
+    async fn try_post<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, Failure> {
+        let r = self
+            .http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .map_err(Failure::Transport)?;
+        decode(r).await
+    }
+
+    async fn try_get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+        let r = self
+            .http
+            .get(self.url(path))
+            .send()
+            .await
+            .map_err(Failure::Transport)?;
+        decode(r).await
+    }
+
+    pub async fn try_start(
+        &self,
+        req: &StartProcessRequest,
+    ) -> Result<StartProcessResponse, Failure> {
+        self.try_post("/api/v1/processes", req).await
+    }
+
+    /// Starts a process; panics on failure.
+    pub async fn start(&self, req: &StartProcessRequest) -> StartProcessResponse {
+        self.try_start(req).await.expect("start process")
+    }
+
+    pub async fn try_poll(
+        &self,
+        actor: &str,
+        task_list: &str,
+        max: u32,
+        wait_ms: u64,
+    ) -> Result<Vec<Delivery>, Failure> {
+        let req = PollRequest {
+            actor_id: actor_id(actor),
+            task_list: TaskList::new(task_list).expect("task list"),
+            max,
+            wait_ms,
+        };
+        let r: PollResponse = self.try_post("/api/v1/tasks/poll", &req).await?;
+        Ok(r.tasks)
+    }
+
+    /// Polls `actor`'s default task list; panics on failure.
+    pub async fn poll(&self, actor: &str, max: u32, wait_ms: u64) -> Vec<Delivery> {
+        self.try_poll(actor, "", max, wait_ms).await.expect("poll")
+    }
+
+    /// Polls `actor`'s list `task_list`; panics on failure.
+    pub async fn poll_list(
+        &self,
+        actor: &str,
+        task_list: &str,
+        max: u32,
+        wait_ms: u64,
+    ) -> Vec<Delivery> {
+        self.try_poll(actor, task_list, max, wait_ms)
+            .await
+            .expect("poll")
+    }
+
+    /// Long-polls until one task of `actor` arrives (generous timeout); panics if none.
+    pub async fn next_task(&self, actor: &str) -> Delivery {
+        self.next_task_in(actor, "").await
+    }
+
+    /// [`Api::next_task`] on a task list.
+    pub async fn next_task_in(&self, actor: &str, task_list: &str) -> Delivery {
+        for _ in 0..4 {
+            let mut got = self.poll_list(actor, task_list, 1, 15_000).await;
+            if let Some(t) = got.pop() {
+                return t;
+            }
+        }
+        panic!("no task for {actor} arrived within a minute");
+    }
+
+    pub async fn try_release(&self, d: &Decision) -> Result<ReleaseReceipt, Failure> {
+        self.try_post("/api/v1/tasks/release", d).await
+    }
+
+    /// Releases a decision; panics on failure.
+    pub async fn release(&self, d: &Decision) -> ReleaseReceipt {
+        self.try_release(d).await.expect("release")
+    }
+
+    pub async fn try_process(&self, id: ProcessId) -> Result<ProcessView, Failure> {
+        self.try_get(&format!("/api/v1/processes/{id}")).await
+    }
+
+    pub async fn process(&self, id: ProcessId) -> ProcessView {
+        self.try_process(id).await.expect("get process")
+    }
+
+    pub async fn try_task(&self, id: TaskId) -> Result<TaskView, Failure> {
+        self.try_get(&format!("/api/v1/tasks/{id}")).await
+    }
+
+    pub async fn task(&self, id: TaskId) -> TaskView {
+        self.try_task(id).await.expect("get task")
+    }
+
+    /// `GET /api/v1/queues` as JSON.
+    pub async fn queues(&self) -> Value {
+        let (status, body) = self.get_json("/api/v1/queues").await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
+async fn status_and_json(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("answer with status {status} is not JSON ({e}): {text:?}"));
+    (status, json)
+}
+
+async fn decode<T: DeserializeOwned>(r: reqwest::Response) -> Result<T, Failure> {
+    let status = r.status();
+    let text = r.text().await.map_err(Failure::Transport)?;
+    if !status.is_success() {
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        return Err(Failure::Status(status.as_u16(), body));
+    }
+    Ok(serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("cannot decode {} answer ({e}): {text}", status.as_u16())))
+}
+
+// ---- building requests ---------------------------------------------------------------
+
+pub fn actor_id(s: &str) -> ActorId {
+    ActorId::new(s).expect("actor id")
+}
+
+pub fn json(v: Value) -> JsonValue {
+    JsonValue::from_serialize(&v).expect("json")
+}
+
+/// A plain argument.
+pub fn value(v: Value) -> Arg {
+    Arg::Value(json(v))
+}
+
+/// An awaited promise argument.
+pub fn promise(task: TaskId) -> Arg {
+    Arg::Promise {
+        task_id: task,
+        no_wait: false,
+    }
+}
+
+/// A start request with broker-minted ids.
+pub fn start(actor: &str, method: &str, args: Vec<Arg>) -> StartProcessRequest {
+    StartProcessRequest {
+        actor_id: actor_id(actor),
+        method: method.into(),
+        args,
+        options: TaskOptions::default(),
+        custom_id: None,
+        task_id: None,
+        process_id: None,
+    }
+}
+
+/// A new task with a fresh id.
+pub fn task(actor: &str, method: &str, kind: TaskKind, args: Vec<Arg>) -> TaskSpec {
+    TaskSpec {
+        task_id: TaskId::random(),
+        actor_id: actor_id(actor),
+        method: method.into(),
+        kind,
+        args,
+        options: TaskOptions::default(),
+    }
+}
+
+pub fn worker(actor: &str, method: &str, args: Vec<Arg>) -> TaskSpec {
+    task(actor, method, TaskKind::Worker, args)
+}
+
+pub fn decider(actor: &str, method: &str, args: Vec<Arg>) -> TaskSpec {
+    task(actor, method, TaskKind::Decider, args)
+}
+
+/// A release of `delivery` with `outcome`, spawning `tasks`.
+pub fn decision(delivery: &Delivery, outcome: Outcome, tasks: Vec<TaskSpec>) -> Decision {
+    Decision {
+        task_id: delivery.task_id,
+        process_id: Some(delivery.process_id),
+        outcome,
+        tasks,
+        restart_at: None,
+        execution_ms: None,
+        attempt: Some(delivery.attempt),
+    }
+}
+
+pub fn value_outcome(v: Value) -> Outcome {
+    Outcome::Value(json(v))
+}
+
+/// The plain JSON of a resolved argument (panics on a pending or error argument).
+pub fn arg_json(a: &ResolvedArg) -> Value {
+    match a {
+        ResolvedArg::Value(v) => v.decode().expect("json"),
+        ResolvedArg::Array(items) => Value::Array(items.iter().map(arg_json).collect()),
+        other => panic!("argument is not a value: {other:?}"),
+    }
+}
+
+/// An error answer's body as the typed shape.
+pub fn error_body(v: &Value) -> ErrorBody {
+    serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("not an error body ({e}): {v}"))
+}
