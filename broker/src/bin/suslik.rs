@@ -5,9 +5,11 @@
 
 use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use suslik_broker::api::cluster_client::ClusterClient;
 use suslik_broker::api::Limits;
 use suslik_broker::{Node, NodeConfig};
 use tracing_subscriber::EnvFilter;
@@ -24,8 +26,40 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a broker node (a one-node cluster on first start).
+    /// Run a broker node (a one-node cluster on first start, unless --peers or --join).
     Serve(ServeArgs),
+    /// Inspect or change cluster membership through any node.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Show a node's view of the cluster: leader, term, members, replication.
+    Status {
+        /// Any node of the cluster, host:port.
+        #[arg(long, default_value = "127.0.0.1:7700")]
+        server: String,
+    },
+    /// Add a node: it catches up as a learner, then becomes a voter. The new node
+    /// must be running (`suslik serve --join --node-id N …`).
+    AddNode {
+        #[arg(long, default_value = "127.0.0.1:7700")]
+        server: String,
+        /// Id of the new node.
+        #[arg(long)]
+        node_id: u64,
+        /// host:port the other nodes reach the new node at.
+        #[arg(long)]
+        addr: String,
+    },
+    /// Remove a node from the cluster.
+    RemoveNode {
+        #[arg(long, default_value = "127.0.0.1:7700")]
+        server: String,
+        #[arg(long)]
+        node_id: u64,
+    },
 }
 
 #[derive(clap::Args)]
@@ -52,6 +86,17 @@ struct ServeArgs {
     /// Take a snapshot every this many log entries [default: 10000]
     #[arg(long)]
     snapshot_every: Option<u64>,
+    /// Initial members of a new cluster, this node included:
+    /// `1=127.0.0.1:7701,2=127.0.0.1:7702,3=127.0.0.1:7703`. The lowest id initializes
+    /// the cluster on first start [default: none, a one-node cluster]
+    #[arg(long, value_delimiter = ',')]
+    peers: Option<Vec<String>>,
+    /// host:port the other nodes reach this one at [default: the listen address]
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Start empty and wait to be added with `suslik cluster add-node`.
+    #[arg(long)]
+    join: bool,
     /// Log format [default: text]
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
@@ -83,6 +128,9 @@ struct FileConfig {
     lease_ms: Option<u64>,
     max_body_bytes: Option<usize>,
     snapshot_every: Option<u64>,
+    peers: Option<Vec<String>>,
+    advertise: Option<String>,
+    join: Option<bool>,
     log_format: Option<LogFormat>,
 }
 
@@ -95,6 +143,9 @@ struct Settings {
     lease_ms: u64,
     max_body_bytes: usize,
     snapshot_every: u64,
+    peers: Vec<String>,
+    advertise: Option<String>,
+    join: bool,
     log_format: LogFormat,
 }
 
@@ -124,6 +175,9 @@ impl Settings {
                 .snapshot_every
                 .or(file.snapshot_every)
                 .unwrap_or(defaults.snapshot_every),
+            peers: args.peers.clone().or(file.peers).unwrap_or_default(),
+            advertise: args.advertise.clone().or(file.advertise),
+            join: args.join || file.join.unwrap_or(false),
             log_format: args
                 .log_format
                 .or(json)
@@ -139,7 +193,34 @@ impl Settings {
                 return Err(format!("{name} must be at least 1"));
             }
         }
+        s.peer_map()?;
         Ok(s)
+    }
+
+    /// `--peers` as `node id → host:port`.
+    fn peer_map(&self) -> Result<BTreeMap<u64, String>, String> {
+        let mut map = BTreeMap::new();
+        for p in &self.peers {
+            let (id, addr) = p
+                .split_once('=')
+                .ok_or_else(|| format!("peers: {p:?} is not id=host:port"))?;
+            let id: u64 = id
+                .trim()
+                .parse()
+                .map_err(|_| format!("peers: {id:?} in {p:?} is not a node id"))?;
+            if addr.trim().is_empty() || map.insert(id, addr.trim().to_string()).is_some() {
+                return Err(format!(
+                    "peers: node {id} is listed twice or has no address"
+                ));
+            }
+        }
+        if !map.is_empty() && !map.contains_key(&self.node_id) {
+            return Err(format!(
+                "peers: this node's id {} is not among them",
+                self.node_id
+            ));
+        }
+        Ok(map)
     }
 }
 
@@ -167,6 +248,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Cluster(cmd) => cluster(cmd),
     }
 }
 
@@ -223,6 +305,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let peers = settings.peer_map().unwrap_or_default();
     let cfg = NodeConfig {
         node_id: settings.node_id,
         listen: settings.listen,
@@ -233,9 +316,9 @@ fn serve(args: ServeArgs) -> ExitCode {
             ..Limits::default()
         },
         snapshot_every: settings.snapshot_every,
-        advertise: None,
-        peers: Default::default(),
-        join: false,
+        peers,
+        advertise: settings.advertise,
+        join: settings.join,
     };
     runtime.block_on(async move {
         let node = match Node::start(cfg).await {
@@ -279,5 +362,46 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+/// `suslik cluster …`: one call to a node, its answer printed as JSON.
+fn cluster(cmd: ClusterCommand) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("suslik: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cmd {
+            ClusterCommand::Status { server } => ClusterClient::new(&server).status().await,
+            ClusterCommand::AddNode {
+                server,
+                node_id,
+                addr,
+            } => ClusterClient::new(&server).add_node(node_id, &addr).await,
+            ClusterCommand::RemoveNode { server, node_id } => {
+                ClusterClient::new(&server).remove_node(node_id).await
+            }
+        }
+    });
+    match result.map(|status| serde_json::to_string_pretty(&status)) {
+        Ok(Ok(text)) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("suslik: {e}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("suslik: {e}");
+            ExitCode::from(1)
+        }
     }
 }
