@@ -177,24 +177,9 @@ pub async fn wait_for_leader(raft: &Raft, timeout: Duration) -> Result<NodeId, W
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::test_support::{reopen_db, CountingApplier};
-    use crate::state_machine::Request;
+    use crate::raft::test_support::{reopen_db, write, CountingApplier};
 
     const WAIT: Duration = Duration::from_secs(20);
-
-    /// Write `n` requests; returns the log index of the last one.
-    async fn write(raft: &Raft, n: usize) -> u64 {
-        let mut last = 0;
-        for _ in 0..n {
-            last = raft
-                .client_write(Request::default())
-                .await
-                .unwrap()
-                .log_id
-                .index;
-        }
-        last
-    }
 
     /// Stop a node and wait until its sled directory can be opened again.
     async fn stop(raft: Raft, db: sled::Db, cfg: &RaftConfig) {

@@ -94,9 +94,8 @@ mod tests {
     use super::*;
     use crate::raft::network::HttpNetworkFactory;
     use crate::raft::node::{start_raft, wait_for_leader, RaftConfig};
-    use crate::raft::test_support::CountingApplier;
+    use crate::raft::test_support::{write, CountingApplier};
     use crate::raft::BasicNode;
-    use crate::state_machine::Request;
 
     const WAIT: Duration = Duration::from_secs(20);
 
@@ -127,20 +126,6 @@ mod tests {
             _db: db,
             _dir: dir,
         }
-    }
-
-    /// Write `n` requests; returns the log index of the last one.
-    async fn write(raft: &Raft, n: usize) -> u64 {
-        let mut last = 0;
-        for _ in 0..n {
-            last = raft
-                .client_write(Request::default())
-                .await
-                .unwrap()
-                .log_id
-                .index;
-        }
-        last
     }
 
     async fn caught_up(follower: &TestNode, last: u64) {

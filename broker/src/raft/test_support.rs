@@ -102,3 +102,17 @@ pub async fn reopen_db(path: &std::path::Path) -> sled::Db {
     }
     panic!("cannot reopen sled at {}: {:?}", path.display(), last_err);
 }
+
+/// Writes `n` empty requests through `raft`; returns the log index of the last one.
+pub async fn write(raft: &super::Raft, n: usize) -> u64 {
+    let mut last = 0;
+    for _ in 0..n {
+        last = raft
+            .client_write(Request::default())
+            .await
+            .unwrap()
+            .log_id
+            .index;
+    }
+    last
+}

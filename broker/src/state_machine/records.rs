@@ -56,6 +56,21 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
+    /// A task just created by a start or a decision: first attempt, waiting.
+    pub fn new(spec: TaskSpec, process_id: ProcessId, parent: Option<TaskId>, now: Millis) -> Self {
+        TaskRecord {
+            spec,
+            process_id,
+            parent,
+            created_at: now,
+            attempt: 1,
+            status: TaskStatus::Waiting,
+            promise: PromiseState::Pending,
+            receipt: None,
+            last_error: None,
+        }
+    }
+
     pub fn queue_key(&self) -> QueueKey {
         QueueKey::new(
             self.spec.actor_id.clone(),

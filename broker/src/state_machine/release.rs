@@ -197,17 +197,7 @@ impl State {
         for spec in &d.tasks {
             self.tasks.insert(
                 spec.task_id,
-                TaskRecord {
-                    spec: spec.clone(),
-                    process_id,
-                    parent: Some(d.task_id),
-                    created_at: now,
-                    attempt: 1,
-                    status: TaskStatus::Waiting,
-                    promise: PromiseState::Pending,
-                    receipt: None,
-                    last_error: None,
-                },
+                TaskRecord::new(spec.clone(), process_id, Some(d.task_id), now),
             );
             if let Some(p) = self.processes.get_mut(&process_id) {
                 p.tasks.push(spec.task_id);

@@ -1,8 +1,6 @@
 //! Applying `StartProcess`: a process and its start task.
 
-use super::{
-    CommandError, CommandResult, ProcessRecord, PromiseState, Reply, State, TaskRecord, TaskStatus,
-};
+use super::{CommandError, CommandResult, ProcessRecord, Reply, State, TaskRecord};
 use crate::model::wire::StartProcessResponse;
 use crate::model::{Millis, ProcessId, ProcessState, TaskKind, TaskSpec};
 
@@ -65,20 +63,8 @@ impl State {
                 tasks: vec![task_id],
             },
         );
-        self.tasks.insert(
-            task_id,
-            TaskRecord {
-                spec,
-                process_id,
-                parent: None,
-                created_at: now,
-                attempt: 1,
-                status: TaskStatus::Waiting,
-                promise: PromiseState::Pending,
-                receipt: None,
-                last_error: None,
-            },
-        );
+        self.tasks
+            .insert(task_id, TaskRecord::new(spec, process_id, None, now));
         self.make_ready(task_id, now);
         tracing::debug!(%process_id, %task_id, "process started");
         Ok(Reply::Started(StartProcessResponse {
