@@ -131,14 +131,18 @@ impl ClusterAdmin {
             ));
         }
         let ids = BTreeSet::from([req.node_id]);
-        if voter {
-            self.raft
-                .change_membership(ChangeMembers::RemoveVoters(ids.clone()), false)
-                .await
-                .map_err(membership_error)?;
-        }
+        // One change either way: with `retain = false`, removing a voter also drops it
+        // from the node list. A second change after it must not be made: when the
+        // leader removes itself it steps down once the first change commits, and
+        // openraft 0.9 still accepts a change on the stepped-down node (a debug
+        // assertion panics its core; a release build appends as a non-leader).
+        let change = if voter {
+            ChangeMembers::RemoveVoters(ids)
+        } else {
+            ChangeMembers::RemoveNodes(ids)
+        };
         self.raft
-            .change_membership(ChangeMembers::RemoveNodes(ids), false)
+            .change_membership(change, false)
             .await
             .map_err(membership_error)?;
         tracing::info!(node_id = req.node_id, "node removed from the cluster");

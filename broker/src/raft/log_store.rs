@@ -6,8 +6,9 @@
 //! - tree `meta`: keys `vote`, `committed`, `last_purged`, values bincode.
 //!
 //! Durability is group-committed: [`RaftLogStorage::append`] writes all entries it is given
-//! with one [`sled::Batch`] and then calls `flush_async` once, so a burst of proposals that
-//! openraft hands over together costs one fsync. The vote is flushed before `save_vote`
+//! with one [`sled::Batch`], calls `flush_async` once and then forces it to stable storage
+//! with one `fdatasync` ([`super::durable`]: sled's own flush stops short of that), so a
+//! burst of proposals that openraft hands over together costs one fsync. The vote is flushed before `save_vote`
 //! returns; the committed pointer is not (it rides along with the next flush: losing it only
 //! means a restarted node re-applies a little less before the leader re-commits).
 
@@ -20,7 +21,10 @@ use openraft::{ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftLogReader, Stor
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use std::sync::Arc;
+
 use super::codec::{decode, encode, sto_err, sto_msg};
+use super::durable::{Durable, INLINE_LIMIT};
 use super::typ::Entry;
 use super::{NodeId, TypeConfig};
 
@@ -35,6 +39,7 @@ const KEY_LAST_PURGED: &[u8] = b"last_purged";
 pub struct SledLogStore {
     logs: sled::Tree,
     meta: sled::Tree,
+    durable: Arc<Durable>,
 }
 
 /// Read-only view of the log, handed to openraft's replication tasks.
@@ -45,14 +50,18 @@ pub struct SledLogReader {
 
 impl SledLogStore {
     /// Open (or create) the log trees in `db`.
-    pub fn open(db: &sled::Db) -> Result<Self, StorageError<NodeId>> {
+    pub fn open(db: &sled::Db, durable: Arc<Durable>) -> Result<Self, StorageError<NodeId>> {
         let logs = db
             .open_tree(LOGS_TREE)
             .map_err(|e| sto_err(ErrorSubject::Logs, ErrorVerb::Read, &e))?;
         let meta = db
             .open_tree(META_TREE)
             .map_err(|e| sto_err(ErrorSubject::Store, ErrorVerb::Read, &e))?;
-        Ok(Self { logs, meta })
+        Ok(Self {
+            logs,
+            meta,
+            durable,
+        })
     }
 
     fn read_meta<T: DeserializeOwned>(
@@ -85,8 +94,11 @@ impl SledLogStore {
         self.logs
             .flush_async()
             .await
-            .map_err(|e| sto_err(subject, ErrorVerb::Write, &e))?;
-        Ok(())
+            .map_err(|e| sto_err(subject.clone(), ErrorVerb::Write, &e))?;
+        self.durable
+            .sync(false)
+            .await
+            .map_err(|e| sto_err(subject, ErrorVerb::Write, &e))
     }
 
     /// Remove every log entry whose index is within `range`, with one batch.
@@ -247,16 +259,22 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
     {
         let mut batch = sled::Batch::default();
         let mut count = 0usize;
+        let mut blob = false;
         for entry in entries {
             let bytes = encode(ErrorSubject::Log(entry.log_id), &entry)?;
+            blob |= bytes.len() > INLINE_LIMIT;
             batch.insert(&index_key(entry.log_id.index)[..], bytes);
             count += 1;
         }
         self.logs
             .apply_batch(batch)
             .map_err(|e| sto_err(ErrorSubject::Logs, ErrorVerb::Write, &e))?;
-        // One flush for the whole batch: this is the group commit.
-        match self.logs.flush_async().await {
+        // One flush and one fdatasync for the whole batch: this is the group commit.
+        let flushed = match self.logs.flush_async().await {
+            Ok(_) => self.durable.sync(blob).await,
+            Err(e) => Err(io::Error::other(e)),
+        };
+        match flushed {
             Ok(_) => {
                 tracing::trace!(count, "raft log entries appended and flushed");
                 callback.log_io_completed(Ok(()));
@@ -296,8 +314,8 @@ mod tests {
     use crate::raft::test_support::{blank, log_id, membership, normal, CountingApplier};
 
     fn open(path: &std::path::Path) -> (sled::Db, SledLogStore) {
-        let db = sled::open(path).unwrap();
-        let store = SledLogStore::open(&db).unwrap();
+        let (db, durable) = crate::raft::durable::open_store(path).unwrap();
+        let store = SledLogStore::open(&db, durable).unwrap();
         (db, store)
     }
 
@@ -416,9 +434,10 @@ mod tests {
         ) -> Result<(tempfile::TempDir, SledLogStore, SledStateMachine), StorageError<NodeId>>
         {
             let dir = tempfile::tempdir().unwrap();
-            let db = sled::open(dir.path()).unwrap();
-            let log = SledLogStore::open(&db)?;
-            let sm = SledStateMachine::open(&db, Arc::new(CountingApplier::default())).await?;
+            let (db, durable) = crate::raft::durable::open_store(dir.path()).unwrap();
+            let log = SledLogStore::open(&db, durable.clone())?;
+            let sm =
+                SledStateMachine::open(&db, durable, Arc::new(CountingApplier::default())).await?;
             Ok((dir, log, sm))
         }
     }

@@ -17,6 +17,7 @@
 
 pub mod applier;
 mod codec;
+pub mod durable;
 pub mod log_store;
 pub mod network;
 pub mod node;

@@ -95,15 +95,15 @@ pub async fn start_raft(
 ) -> anyhow::Result<(Raft, sled::Db)> {
     let config = Arc::new(cfg.openraft_config()?);
     let path = cfg.data_dir.join("raft");
-    let db = {
+    let (db, durable) = {
         let open_path = path.clone();
-        tokio::task::spawn_blocking(move || sled::open(open_path))
+        tokio::task::spawn_blocking(move || super::durable::open_store(&open_path))
             .await
             .context("sled open task failed")?
             .with_context(|| format!("opening raft storage at {}", path.display()))?
     };
-    let log_store = SledLogStore::open(&db).context("opening raft log")?;
-    let state_machine = SledStateMachine::open(&db, applier)
+    let log_store = SledLogStore::open(&db, durable.clone()).context("opening raft log")?;
+    let state_machine = SledStateMachine::open(&db, durable, applier)
         .await
         .context("opening raft state machine")?;
     let network = HttpNetworkFactory::new(cfg.node_id).context("building raft http client")?;

@@ -24,6 +24,7 @@ use tokio::sync::Mutex;
 
 use super::applier::Applier;
 use super::codec::{decode, encode, sto_err, sto_msg};
+use super::durable::Durable;
 use super::typ::{Entry, Snapshot, SnapshotMeta};
 use super::{BasicNode, NodeId, TypeConfig};
 use crate::state_machine::Response;
@@ -55,6 +56,7 @@ struct SnapshotSlot {
     db: sled::Db,
     tree: sled::Tree,
     current: Mutex<Option<StoredSnapshot>>,
+    durable: Arc<Durable>,
 }
 
 impl SnapshotSlot {
@@ -78,6 +80,11 @@ impl SnapshotSlot {
             .map_err(|e| sto_err(subject.clone(), ErrorVerb::Write, &e))?;
         self.tree
             .flush_async()
+            .await
+            .map_err(|e| sto_err(subject.clone(), ErrorVerb::Write, &e))?;
+        // A snapshot is usually large enough to live in a sled blob file.
+        self.durable
+            .sync(true)
             .await
             .map_err(|e| sto_err(subject, ErrorVerb::Write, &e))?;
         *current = Some(snap);
@@ -105,6 +112,7 @@ impl SledStateMachine {
     /// and start from its log id and membership. `applier` is expected to be empty.
     pub async fn open(
         db: &sled::Db,
+        durable: Arc<Durable>,
         applier: Arc<dyn Applier>,
     ) -> Result<Self, StorageError<NodeId>> {
         let tree = db
@@ -123,6 +131,7 @@ impl SledStateMachine {
                 db: db.clone(),
                 tree,
                 current: Mutex::new(None),
+                durable,
             }),
         };
         if let Some(stored) = stored {
@@ -285,9 +294,11 @@ mod tests {
     use crate::raft::test_support::{blank, log_id, membership, normal, CountingApplier};
 
     async fn open(path: &std::path::Path) -> (sled::Db, Arc<CountingApplier>, SledStateMachine) {
-        let db = sled::open(path).unwrap();
+        let (db, durable) = crate::raft::durable::open_store(path).unwrap();
         let applier = Arc::new(CountingApplier::default());
-        let sm = SledStateMachine::open(&db, applier.clone()).await.unwrap();
+        let sm = SledStateMachine::open(&db, durable, applier.clone())
+            .await
+            .unwrap();
         (db, applier, sm)
     }
 
@@ -397,12 +408,12 @@ mod tests {
     #[tokio::test]
     async fn corrupt_snapshot_on_disk_fails_open() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
+        let (db, durable) = crate::raft::durable::open_store(dir.path()).unwrap();
         db.open_tree(SNAPSHOT_TREE)
             .unwrap()
             .insert(KEY_CURRENT, &b"garbage"[..])
             .unwrap();
         let applier = Arc::new(CountingApplier::default());
-        assert!(SledStateMachine::open(&db, applier).await.is_err());
+        assert!(SledStateMachine::open(&db, durable, applier).await.is_err());
     }
 }

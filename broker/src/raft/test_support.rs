@@ -94,7 +94,7 @@ pub fn membership(term: u64, index: u64, voters: &[NodeId]) -> Entry<TypeConfig>
 pub async fn reopen_db(path: &std::path::Path) -> sled::Db {
     let mut last_err = None;
     for _ in 0..100 {
-        match sled::open(path) {
+        match super::durable::sled_config(path).open() {
             Ok(db) => return db,
             Err(e) => last_err = Some(e),
         }
