@@ -1,0 +1,46 @@
+//! `suslik-bench`: a load benchmark for the Suslik broker.
+//!
+//! `suslik-bench fanout` runs the fan-out/fan-in workload of the performance issue (the
+//! same one the Restate peer figures were measured with) as a closed loop, and prints one
+//! table plus a one-line JSON summary. Unless `--url` is given, the broker runs in a child
+//! process (this same binary, hidden subcommand `__serve`) so that its memory and CPU are
+//! measured apart from the load generator's.
+//!
+//! Modules, one concept each:
+//! - [`cli`]: the command line.
+//! - [`server`]: the broker child process (spawn, drop guard) and the `__serve` side.
+//! - [`api`]: the thin HTTP client of `/api/v1`.
+//! - [`workload`]: what the fan-out decider and workers decide (pure functions).
+//! - [`load`]: the closed-loop driver (starters and pollers) and its counters.
+//! - [`fanout`]: one benchmark run: server, load, idle, verification, report.
+//! - [`stats`], [`procfs`], [`disk`]: percentiles, `/proc` parsing, disk usage.
+//! - [`report`]: the table and the JSON summary.
+
+mod api;
+mod cli;
+mod disk;
+mod fanout;
+mod load;
+mod procfs;
+mod report;
+mod server;
+mod stats;
+mod workload;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Fanout(args) => fanout::run(args),
+        cli::Command::Serve(args) => server::serve_child(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("suslik-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
