@@ -75,7 +75,7 @@ impl BrokerApi {
         };
         match self.commit(cmd).await? {
             Reply::Started(r) => {
-                tracing::info!(process_id = %r.process_id, task_id = %r.task_id, "process started");
+                tracing::debug!(process_id = %r.process_id, task_id = %r.task_id, "process started");
                 Ok(r)
             }
             other => Err(unexpected(other)),

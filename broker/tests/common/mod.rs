@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod cluster;
+
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -42,6 +44,13 @@ fn log_filter() -> String {
 pub struct Server {
     child: Option<Child>,
     addr: SocketAddr,
+    /// What `--listen` gets: port 0 (a new free port on every start) for a lone server,
+    /// a fixed address for a cluster node (its peers know it by that address).
+    listen: SocketAddr,
+    /// Prefix of its echoed log lines.
+    label: String,
+    /// `RUST_LOG` of the child.
+    log_filter: String,
     data_dir: PathBuf,
     /// Extra flags, kept so that [`Server::restart`] starts the same configuration.
     args: Vec<String>,
@@ -64,6 +73,9 @@ impl Server {
         let mut s = Server {
             child: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            label: "suslik".into(),
+            log_filter: log_filter(),
             data_dir,
             args: args.iter().map(|a| a.to_string()).collect(),
             logs: Arc::default(),
@@ -73,14 +85,40 @@ impl Server {
         s
     }
 
+    /// A cluster node on a fresh temporary data directory, listening on the fixed
+    /// address `listen` (kept across restarts). Returns once it prints its address,
+    /// without waiting for a leader: its peers may not be up yet.
+    pub async fn launch(label: &str, listen: SocketAddr, args: &[String]) -> Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data_dir = tmp.path().join("data");
+        let mut s = Server {
+            child: None,
+            addr: listen,
+            listen,
+            label: label.into(),
+            log_filter: std::env::var("SUSLIK_TEST_LOG").unwrap_or_else(|_| {
+                "warn,openraft=error,suslik_broker::raft=info,suslik_broker::leader=info,\
+                 suslik_broker::api::cluster=info"
+                    .into()
+            }),
+            data_dir,
+            args: args.to_vec(),
+            logs: Arc::default(),
+            _tmp: Some(tmp),
+        };
+        s.relaunch().await;
+        s
+    }
+
     fn spawn_child(&mut self) -> mpsc::Receiver<SocketAddr> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_suslik"));
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args(["--listen", "127.0.0.1:0"])
+            .arg("--listen")
+            .arg(self.listen.to_string())
             .args(&self.args)
-            .env("RUST_LOG", log_filter())
+            .env("RUST_LOG", &self.log_filter)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -89,12 +127,13 @@ impl Server {
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         let logs = self.logs.clone();
+        let label = self.label.clone();
         // Drain stdout for the whole life of the child (a full pipe would block it),
         // echoing to stderr so a failing test shows the server's side.
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                eprintln!("[suslik] {line}");
+                eprintln!("[{label}] {line}");
                 if let Some(rest) = line.strip_prefix(LISTENING) {
                     if let Ok(addr) = rest.trim().parse::<SocketAddr>() {
                         let _ = tx.send(addr);
@@ -108,23 +147,36 @@ impl Server {
     }
 
     async fn spawn(&mut self) {
+        self.relaunch().await;
+        self.wait_ready().await;
+    }
+
+    /// Starts the process (again, on the same data directory and flags) and waits
+    /// only for it to print its address, not for a leader.
+    pub async fn relaunch(&mut self) {
+        assert!(self.child.is_none(), "kill the server before restarting it");
         let rx = self.spawn_child();
-        let addr = match rx.recv_timeout(STARTUP_TIMEOUT) {
+        let got = tokio::task::spawn_blocking(move || rx.recv_timeout(STARTUP_TIMEOUT))
+            .await
+            .expect("waiting for the address");
+        let addr = match got {
             Ok(addr) => addr,
             Err(_) => {
                 let status = self
                     .child
                     .as_mut()
                     .and_then(|c| c.try_wait().ok().flatten());
-                panic!("suslik did not print its address (exit status {status:?})");
+                panic!(
+                    "{} did not print its address (exit status {status:?})",
+                    self.label
+                );
             }
         };
         self.addr = addr;
-        self.wait_ready().await;
     }
 
     /// Waits until the node reports a leader (`GET /ready` is 200).
-    async fn wait_ready(&self) {
+    pub async fn wait_ready(&self) {
         let http = reqwest::Client::new();
         let deadline = tokio::time::Instant::now() + STARTUP_TIMEOUT;
         loop {
@@ -150,6 +202,16 @@ impl Server {
     /// A client for this server.
     pub fn api(&self) -> Api {
         Api::new(&self.base())
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Whether its process is running (not killed).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -216,6 +278,11 @@ impl Api {
         }
     }
 
+    /// `http://host:port` of the node it talks to.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -248,6 +315,36 @@ impl Api {
     /// GETs `path`; returns the status and the JSON answer.
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let r = self.http.get(self.url(path)).send().await.expect("request");
+        status_and_json(r).await
+    }
+
+    /// GETs `path`; the status and the JSON answer, or the transport error.
+    pub async fn try_get_value(&self, path: &str) -> Result<(u16, Value), Failure> {
+        let r = self
+            .http
+            .get(self.url(path))
+            .send()
+            .await
+            .map_err(Failure::Transport)?;
+        let status = r.status().as_u16();
+        let text = r.text().await.map_err(Failure::Transport)?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
+    /// GETs `path` from this node's own state: the request carries the marker of an
+    /// already forwarded call, so a follower answers it itself instead of asking the
+    /// leader. Only for tests that inspect a follower's replica.
+    pub async fn get_json_local(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .header(suslik_broker::api::forward::FORWARDED_HEADER, "test")
+            .send()
+            .await
+            .expect("request");
         status_and_json(r).await
     }
 
