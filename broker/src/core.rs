@@ -22,6 +22,8 @@ pub struct BrokerCore {
     pub timers_changed: Notify,
     /// Wakes the lease loop when a lease may now end sooner than it sleeps.
     pub leases_changed: Notify,
+    /// Wakes the garbage-collection loop when a process ends.
+    pub process_ended: Notify,
 }
 
 impl BrokerCore {
@@ -56,6 +58,9 @@ impl BrokerCore {
         self.wake(&effects.woken);
         if effects.timer_armed {
             self.timers_changed.notify_one();
+        }
+        if !effects.ended.is_empty() {
+            self.process_ended.notify_one();
         }
     }
 

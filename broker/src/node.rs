@@ -5,7 +5,7 @@ use crate::api::cluster::ClusterAdmin;
 use crate::api::forward::Forwarder;
 use crate::api::{http, BrokerApi, Limits};
 use crate::core::BrokerCore;
-use crate::leader::{run_lease_expiry, run_timers, watch_leadership, Proposer};
+use crate::leader::{run_gc, run_lease_expiry, run_timers, watch_leadership, GcConfig, Proposer};
 use crate::raft::{raft_routes, start_raft, wait_for_leader, Raft, RaftConfig};
 use anyhow::Context;
 use std::collections::BTreeMap;
@@ -28,6 +28,8 @@ pub struct NodeConfig {
     pub limits: Limits,
     /// Build a snapshot every this many log entries.
     pub snapshot_every: u64,
+    /// Garbage collection of ended processes.
+    pub gc: GcConfig,
     /// `host:port` the other nodes reach this one at (default: the bound address).
     pub advertise: Option<String>,
     /// The initial members of a new cluster, `node id → host:port`, this node included.
@@ -48,6 +50,7 @@ impl NodeConfig {
             data_dir,
             limits: Limits::default(),
             snapshot_every: 10_000,
+            gc: GcConfig::default(),
             advertise: None,
             peers: BTreeMap::new(),
             join: false,
@@ -102,6 +105,12 @@ impl Node {
             tokio::spawn(run_timers(core.clone(), raft.clone(), proposer.clone())),
             tokio::spawn(run_lease_expiry(core.clone())),
             tokio::spawn(watch_leadership(core.clone(), raft.clone())),
+            tokio::spawn(run_gc(
+                core.clone(),
+                raft.clone(),
+                proposer.clone(),
+                cfg.gc.clone(),
+            )),
         ];
         let api = BrokerApi::new(core, proposer, raft.clone(), cfg.limits.clone());
 

@@ -70,6 +70,7 @@ fn client_api(api: BrokerApi) -> Router {
         .route("/api/v1/tasks/release/batch", post(release_batch))
         .route("/api/v1/tasks/{id}", get(get_task))
         .route("/api/v1/queues", get(queues))
+        .route("/api/v1/stats", get(stats))
         .route("/api/v1/actors/blocked", get(blocked))
         .route("/api/v1/actors/block", post(block))
         .route("/api/v1/actors/unblock", post(unblock))
@@ -184,6 +185,10 @@ async fn blocked(State(api): State<BrokerApi>) -> Response {
         .map(|(a, l)| json!({ "actor_id": a, "task_list": l }))
         .collect();
     Json(json!({ "blocked": list })).into_response()
+}
+
+async fn stats(State(api): State<BrokerApi>) -> Response {
+    Json(api.counts()).into_response()
 }
 
 async fn health() -> Response {

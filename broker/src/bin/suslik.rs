@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use suslik_broker::api::cluster_client::ClusterClient;
 use suslik_broker::api::Limits;
+use suslik_broker::leader::GcConfig;
 use suslik_broker::{Node, NodeConfig};
 use tracing_subscriber::EnvFilter;
 
@@ -97,6 +98,19 @@ struct ServeArgs {
     /// Start empty and wait to be added with `suslik cluster add-node`.
     #[arg(long)]
     join: bool,
+    /// Keep an ended process this long before garbage collection deletes it, in ms
+    /// [default: 86400000, one day]
+    #[arg(long)]
+    gc_delay_ms: Option<u64>,
+    /// Most processes deleted per garbage-collection step [default: 1000]
+    #[arg(long)]
+    gc_batch: Option<u32>,
+    /// Garbage-collect broken processes too (by default they wait for an operator).
+    #[arg(long)]
+    gc_include_broken: bool,
+    /// Turn garbage collection off.
+    #[arg(long)]
+    no_gc: bool,
     /// Log format [default: text]
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
@@ -131,6 +145,10 @@ struct FileConfig {
     peers: Option<Vec<String>>,
     advertise: Option<String>,
     join: Option<bool>,
+    gc_enabled: Option<bool>,
+    gc_delay_ms: Option<u64>,
+    gc_batch: Option<u32>,
+    gc_include_broken: Option<bool>,
     log_format: Option<LogFormat>,
 }
 
@@ -146,6 +164,10 @@ struct Settings {
     peers: Vec<String>,
     advertise: Option<String>,
     join: bool,
+    gc_enabled: bool,
+    gc_delay_ms: u64,
+    gc_batch: u32,
+    gc_include_broken: bool,
     log_format: LogFormat,
 }
 
@@ -178,6 +200,14 @@ impl Settings {
             peers: args.peers.clone().or(file.peers).unwrap_or_default(),
             advertise: args.advertise.clone().or(file.advertise),
             join: args.join || file.join.unwrap_or(false),
+            gc_enabled: !args.no_gc && file.gc_enabled.unwrap_or(defaults.gc.enabled),
+            gc_delay_ms: args
+                .gc_delay_ms
+                .or(file.gc_delay_ms)
+                .unwrap_or(defaults.gc.delay_ms),
+            gc_batch: args.gc_batch.or(file.gc_batch).unwrap_or(defaults.gc.batch),
+            gc_include_broken: args.gc_include_broken
+                || file.gc_include_broken.unwrap_or(defaults.gc.include_broken),
             log_format: args
                 .log_format
                 .or(json)
@@ -188,6 +218,7 @@ impl Settings {
             ("lease_ms", s.lease_ms),
             ("max_body_bytes", s.max_body_bytes as u64),
             ("snapshot_every", s.snapshot_every),
+            ("gc_batch", u64::from(s.gc_batch)),
         ] {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
@@ -316,6 +347,12 @@ fn serve(args: ServeArgs) -> ExitCode {
             ..Limits::default()
         },
         snapshot_every: settings.snapshot_every,
+        gc: GcConfig {
+            enabled: settings.gc_enabled,
+            delay_ms: settings.gc_delay_ms,
+            batch: settings.gc_batch,
+            include_broken: settings.gc_include_broken,
+        },
         peers,
         advertise: settings.advertise,
         join: settings.join,

@@ -4,11 +4,13 @@
 //! Each loop sleeps on a signal (a `Notify`, a deadline or a metrics change); none
 //! polls on a period, so an idle node uses no CPU.
 
+mod gc;
 mod leadership;
 mod leases;
 mod proposer;
 mod timers;
 
+pub use gc::{run_gc, GcConfig};
 pub use leadership::watch_leadership;
 pub use leases::run_lease_expiry;
 pub use proposer::{ProposeError, Proposer};

@@ -22,6 +22,13 @@ pub enum Command {
     Release { now: Millis, decision: Decision },
     /// Make every delayed or retrying task due at `now` ready.
     FireTimers { now: Millis },
+    /// Delete up to `max` processes that ended before `ended_before` (finished ones,
+    /// and broken ones too if `include_broken`), with all their tasks.
+    CollectGarbage {
+        ended_before: Millis,
+        max: u32,
+        include_broken: bool,
+    },
     /// Stop handing out an actor's tasks (all task lists, or one).
     BlockActor {
         actor_id: ActorId,
@@ -41,6 +48,8 @@ pub enum Reply {
     Released(ReleaseReceipt),
     /// How many timers fired.
     Fired(u32),
+    /// How many processes garbage collection deleted.
+    Collected(u32),
     /// Block/unblock: whether anything changed.
     Changed(bool),
 }

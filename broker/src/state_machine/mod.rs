@@ -11,6 +11,7 @@
 
 mod command;
 mod dispatch;
+mod gc;
 mod records;
 mod release;
 mod resolve;
@@ -53,6 +54,9 @@ pub struct State {
     timers: Timers,
     /// Blocked actors: `(actor, None)` blocks every task list of the actor.
     blocked: BTreeSet<(ActorId, Option<TaskList>)>,
+    /// Ended processes by end time: what garbage collection walks, oldest first,
+    /// without scanning live processes.
+    ended: BTreeSet<(Millis, ProcessId)>,
     /// Monotonic counter giving FIFO order among equally ready tasks.
     seq: u64,
     /// Derived dispatch structure (see module docs).
@@ -74,6 +78,15 @@ impl State {
             } => self.start_process(*now, *process_id, custom_id.clone(), start),
             Command::Release { now, decision } => self.release(*now, decision),
             Command::FireTimers { now } => Ok(Reply::Fired(self.fire_timers(*now))),
+            Command::CollectGarbage {
+                ended_before,
+                max,
+                include_broken,
+            } => Ok(Reply::Collected(self.collect_garbage(
+                *ended_before,
+                *max,
+                *include_broken,
+            ))),
             Command::BlockActor {
                 actor_id,
                 task_list,

@@ -273,6 +273,7 @@ impl State {
                     at: now,
                 });
                 self.effects.ended.push(p.process_id);
+                self.ended.insert((now, p.process_id));
                 tracing::info!(process_id = %p.process_id, task_id = %failed, error_type = %e.error_type, "process broken");
             }
         }

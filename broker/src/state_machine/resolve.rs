@@ -68,6 +68,7 @@ impl State {
                 p.result = Some(resolution.clone());
                 p.ended_at = Some(now);
                 self.effects.ended.push(process_id);
+                self.ended.insert((now, process_id));
                 tracing::debug!(%process_id, "process finished");
             }
         }

@@ -885,3 +885,88 @@ fn a_resent_error_release_after_its_retry_fired_is_a_duplicate() {
     ok.attempt = Some(2);
     assert_eq!(receipt(release(&mut s, ok)).status, ReleaseStatus::Resolved);
 }
+
+#[test]
+fn garbage_collection_deletes_ended_processes_with_everything_they_own() {
+    let mut s = State::default();
+    let empty = s.to_snapshot().unwrap().len();
+    // A finished process that left a delayed reminder behind.
+    let (done, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let w = spec("w#1", "m", TaskKind::Worker, vec![]);
+    let mut reminder = spec("r#1", "m", TaskKind::Worker, vec![promise(&w)]);
+    reminder.options.start_at = Some(Millis(1_000_000));
+    release(
+        &mut s,
+        decision(t, Outcome::Promise(w.task_id), vec![w.clone(), reminder]),
+    )
+    .unwrap();
+    poll(&mut s, "w#1");
+    release(
+        &mut s,
+        decision(w.task_id, Outcome::Value(val(1.into())), vec![]),
+    )
+    .unwrap();
+    assert_eq!(s.process_view(&done).unwrap().state, ProcessState::Finished);
+    // A broken one, and a running one.
+    let (broken, t2) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    release(
+        &mut s,
+        decision(t2, Outcome::Error(ErrorInfo::new("x", "")), vec![]),
+    )
+    .unwrap();
+    let (running, _) = start(&mut s, 0);
+    let full = s.to_snapshot().unwrap().len();
+    assert_eq!(s.next_gc_due(100, false), Some(Millis(110)));
+
+    // Not yet due: nothing goes.
+    assert_eq!(
+        s.apply(&Command::CollectGarbage {
+            ended_before: Millis(10),
+            max: 10,
+            include_broken: true
+        }),
+        Ok(Reply::Collected(0))
+    );
+    // Due: the finished one goes with its tasks and its timer; broken ones stay by default.
+    assert_eq!(
+        s.apply(&Command::CollectGarbage {
+            ended_before: Millis(11),
+            max: 10,
+            include_broken: false
+        }),
+        Ok(Reply::Collected(1))
+    );
+    assert!(s.process_view(&done).is_none());
+    assert!(s.task_view(&w.task_id).is_none());
+    assert_eq!(
+        s.counts().timers,
+        0,
+        "the reminder's timer outlived its process"
+    );
+    assert!(s.process_view(&broken).is_some());
+    assert_eq!(
+        s.apply(&Command::CollectGarbage {
+            ended_before: Millis(11),
+            max: 10,
+            include_broken: true
+        }),
+        Ok(Reply::Collected(1))
+    );
+    assert!(s.process_view(&broken).is_none());
+    assert!(
+        s.process_view(&running).is_some(),
+        "a running process was collected"
+    );
+    let c = s.counts();
+    assert_eq!((c.processes, c.tasks, c.pending_promises), (1, 1, 0));
+    let after = s.to_snapshot().unwrap().len();
+    assert!(
+        after < full && after > empty,
+        "snapshot {empty} → {full} → {after} bytes"
+    );
+    // Restored state agrees.
+    let r = State::from_snapshot(&s.to_snapshot().unwrap()).unwrap();
+    assert_eq!(r.counts(), s.counts());
+}

@@ -1,0 +1,76 @@
+//! Garbage collection: deleting ended processes with everything they own (tasks,
+//! promise-graph entries, queue slots, timers), so a broker that runs for months keeps
+//! only what is live plus a configurable tail of history.
+//!
+//! The `ended` index orders processes by end time, so collection walks only what is due
+//! (O(deleted tasks)), never the live processes.
+
+use super::{State, TaskStatus};
+use crate::model::{Millis, ProcessId, ProcessState};
+
+impl State {
+    /// Deletes up to `max` processes that ended before `ended_before`, oldest first.
+    /// Broken processes are kept unless `include_broken` (they wait for an operator).
+    pub(super) fn collect_garbage(
+        &mut self,
+        ended_before: Millis,
+        max: u32,
+        include_broken: bool,
+    ) -> u32 {
+        let due: Vec<(Millis, ProcessId)> = self
+            .ended
+            .range(..(ended_before, ProcessId(uuid::Uuid::nil())))
+            .filter(|(_, pid)| {
+                include_broken
+                    || self
+                        .processes
+                        .get(pid)
+                        .is_none_or(|p| p.state != ProcessState::Broken)
+            })
+            .take(max as usize)
+            .copied()
+            .collect();
+        for (at, pid) in &due {
+            self.ended.remove(&(*at, *pid));
+            self.delete_process(pid);
+        }
+        due.len() as u32
+    }
+
+    fn delete_process(&mut self, pid: &ProcessId) {
+        let Some(process) = self.processes.remove(pid) else {
+            return;
+        };
+        for id in &process.tasks {
+            let Some(task) = self.tasks.remove(id) else {
+                continue;
+            };
+            self.queues.remove(id);
+            if let TaskStatus::Scheduled { at } = task.status {
+                self.timers.cancel(*id, at);
+            }
+            let mut promises = Vec::new();
+            task.spec.for_each_dependency(&mut |p| promises.push(p));
+            if let super::PromiseState::Forwarded(target) = task.promise {
+                promises.push(target);
+            }
+            self.graph.forget(id, promises);
+        }
+        tracing::debug!(process_id = %pid, tasks = process.tasks.len(), "process collected");
+    }
+
+    /// When the oldest ended process becomes due for collection after `delay_ms`
+    /// (`None`: nothing has ended). Broken processes count only if `include_broken`.
+    pub fn next_gc_due(&self, delay_ms: u64, include_broken: bool) -> Option<Millis> {
+        self.ended
+            .iter()
+            .find(|(_, pid)| {
+                include_broken
+                    || self
+                        .processes
+                        .get(pid)
+                        .is_none_or(|p| p.state != ProcessState::Broken)
+            })
+            .map(|(at, _)| at.plus(delay_ms))
+    }
+}
