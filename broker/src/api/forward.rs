@@ -38,33 +38,54 @@ impl Forwarder {
         })
     }
 
-    /// `Some(addr)` when another node leads; `None` when this node leads or no
-    /// leader is known.
-    fn leader_elsewhere(&self) -> Option<String> {
+    /// Where a client call to this node is served.
+    fn route(&self) -> Route {
         let m = self.raft.metrics();
         let m = m.borrow();
-        let leader = m.current_leader?;
-        if leader == m.id {
-            return None;
+        match m.current_leader {
+            Some(leader) if leader == m.id => Route::Here,
+            Some(leader) => m
+                .membership_config
+                .membership()
+                .get_node(&leader)
+                .map_or(Route::Nowhere, |n| Route::Leader(n.addr.clone())),
+            None => Route::Nowhere,
         }
-        m.membership_config
-            .membership()
-            .get_node(&leader)
-            .map(|n| n.addr.clone())
     }
 }
 
-/// Middleware: serve locally on the leader, forward elsewhere.
+/// Where a client call is served.
+enum Route {
+    /// This node leads.
+    Here,
+    /// Another node leads, at this address.
+    Leader(String),
+    /// No leader is known (an election is on), or the known one is not in this
+    /// node's membership (a leader that has just removed itself).
+    Nowhere,
+}
+
+/// Middleware: serve locally on the leader, forward to the leader elsewhere, and
+/// answer 503 while no leader is known. A node without a leader does not answer
+/// from its own replica: it may lack writes the old leader already acknowledged (a
+/// read would call an acknowledged process unknown); writes and polls would be
+/// refused there anyway.
 pub async fn forward_to_leader(State(fwd): State<Forwarder>, req: Request, next: Next) -> Response {
     if req.headers().contains_key(FORWARDED_HEADER) {
         return next.run(req).await;
     }
-    let Some(leader) = fwd.leader_elsewhere() else {
-        return next.run(req).await;
-    };
-    match proxy(&fwd, &leader, req).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+    match fwd.route() {
+        Route::Here => next.run(req).await,
+        Route::Leader(leader) => match proxy(&fwd, &leader, req).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        },
+        Route::Nowhere => ApiError::new(
+            503,
+            "no_leader",
+            "no leader is known right now; retry shortly",
+        )
+        .into_response(),
     }
 }
 

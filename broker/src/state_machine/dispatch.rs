@@ -3,7 +3,7 @@
 //! None of this changes the replicated state: a poll only moves tasks from a queue
 //! into the lease table of the node that serves it.
 
-use super::{CommandError, CommandResult, PromiseState, Reply, Resolution, State, TaskStatus};
+use super::{CommandResult, PromiseState, Reply, Resolution, State, TaskStatus};
 use crate::model::{Arg, Decision, Delivery, Millis, QueueKey, ResolvedArg, TaskId};
 
 impl State {
@@ -39,12 +39,16 @@ impl State {
         self.queues.next_lease_deadline()
     }
 
-    /// Answers a release that needs no log entry: an unknown task, or a task already
-    /// released (a repeated release gets the first answer). `None`: it must be proposed.
+    /// Answers a release that needs no log entry: a task already released (a repeated
+    /// release gets the first answer). `None`: it must be proposed.
+    ///
+    /// A task this replica does not know is proposed too, not answered "unknown": the
+    /// replica may lag the committed log (a node serving a forwarded call after
+    /// leadership moved, a new leader before it applied the old leader's last
+    /// entries), and the task may exist. Applying the command gives the definitive
+    /// answer.
     pub fn answer_without_log(&self, d: &Decision) -> Option<CommandResult> {
-        let Some(task) = self.tasks.get(&d.task_id) else {
-            return Some(Err(CommandError::UnknownTask(d.task_id)));
-        };
+        let task = self.tasks.get(&d.task_id)?;
         if d.attempt.is_some_and(|a| a < task.attempt) {
             return Some(super::release::resent_earlier_attempt(task, d));
         }
