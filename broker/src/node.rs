@@ -134,7 +134,13 @@ impl Node {
         // up yet, so serve at once and let clients retry (503) until a leader exists.
         if cfg.peers.len() <= 1 && !cfg.join {
             match wait_for_leader(&raft, Duration::from_secs(10)).await {
-                Ok(leader) => tracing::info!(%addr, leader, "broker node ready"),
+                Ok(leader) => {
+                    // Serve once the log of earlier terms is applied (a restart replays it).
+                    let mut m = raft.metrics();
+                    let caught_up = m.wait_for(crate::raft::is_serving_leader);
+                    let _ = tokio::time::timeout(Duration::from_secs(60), caught_up).await;
+                    tracing::info!(%addr, leader, "broker node ready")
+                }
                 Err(e) => {
                     tracing::warn!(%addr, error = %e, "broker node serving without a leader yet")
                 }

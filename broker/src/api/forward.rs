@@ -1,7 +1,8 @@
 //! Any node accepts any client call: a node that is not the leader forwards the
 //! request over HTTP to the leader and relays the answer, so clients need not know
 //! which node leads. A forwarded request carries a marker header and is never
-//! forwarded twice (no loops while leadership moves); it gets 503 instead.
+//! forwarded twice (no loops while leadership moves): it is served where it lands, so
+//! on a node that no longer leads a write or a poll gets 503 from the API itself.
 
 use crate::raft::Raft;
 use axum::body::{to_bytes, Body};
@@ -43,7 +44,8 @@ impl Forwarder {
         let m = self.raft.metrics();
         let m = m.borrow();
         match m.current_leader {
-            Some(leader) if leader == m.id => Route::Here,
+            Some(leader) if leader == m.id && crate::raft::is_serving_leader(&m) => Route::Here,
+            Some(leader) if leader == m.id => Route::Nowhere,
             Some(leader) => m
                 .membership_config
                 .membership()
@@ -83,7 +85,7 @@ pub async fn forward_to_leader(State(fwd): State<Forwarder>, req: Request, next:
         Route::Nowhere => ApiError::new(
             503,
             "no_leader",
-            "no leader is known right now; retry shortly",
+            "no leader is ready right now (an election, or a new leader applying its log); retry shortly",
         )
         .into_response(),
     }

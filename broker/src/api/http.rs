@@ -197,7 +197,11 @@ async fn health() -> Response {
 
 async fn ready(State(api): State<BrokerApi>) -> Response {
     let raft = api.raft_status();
-    let ready = raft.leader.is_some();
+    let ready = if raft.leader == Some(raft.node_id) {
+        api.is_serving_leader()
+    } else {
+        raft.leader.is_some()
+    };
     let status = if ready {
         StatusCode::OK
     } else {

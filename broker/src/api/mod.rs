@@ -229,6 +229,11 @@ impl BrokerApi {
         }
     }
 
+    /// Whether this node leads and has caught up with its own term.
+    pub fn is_serving_leader(&self) -> bool {
+        crate::raft::is_serving_leader(&self.raft.metrics().borrow())
+    }
+
     /// The state machine's sizes.
     pub fn counts(&self) -> crate::state_machine::Counts {
         self.core.lock().counts()
@@ -237,8 +242,15 @@ impl BrokerApi {
     fn require_leader(&self) -> Result<(), ApiError> {
         let m = self.raft.metrics();
         let m = m.borrow();
-        if m.current_leader == Some(m.id) {
+        if crate::raft::is_serving_leader(&m) {
             return Ok(());
+        }
+        if m.current_leader == Some(m.id) {
+            return Err(ApiError::new(
+                503,
+                "no_leader",
+                "this node was just elected and is applying the log; retry shortly",
+            ));
         }
         let leader = m.current_leader.and_then(|id| {
             m.membership_config

@@ -39,6 +39,16 @@ pub use state_machine_store::SledStateMachine;
 /// Raft node id.
 pub type NodeId = u64;
 
+/// Whether this node leads *and* has applied an entry of its own term. A new leader
+/// first commits a blank entry of its term; until it has applied it, it may still lack
+/// entries the previous leader committed, so it must not answer reads or hand out
+/// tasks from its state yet.
+pub fn is_serving_leader(m: &typ::RaftMetrics) -> bool {
+    m.current_leader == Some(m.id)
+        && m.last_applied
+            .is_some_and(|l| l.leader_id.term == m.current_term)
+}
+
 openraft::declare_raft_types!(
     /// The openraft type configuration of the broker: log payloads are [`Request`]s,
     /// apply results are [`Response`]s, nodes are addressed by `host:port`.
