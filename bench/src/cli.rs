@@ -1,6 +1,6 @@
 //! The command line of `suslik-bench`.
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -20,18 +20,40 @@ pub enum Command {
     /// Fan-out/fan-in: a decider spawns step(n), step(n+1), step(n+2) and sum([...]);
     /// 5 tasks per process, `concurrency` processes in flight (closed loop).
     Fanout(FanoutArgs),
+    /// Leader failover under load: a cluster runs the fan-out workload, the leader is
+    /// SIGKILLed `--rounds` times, and the time to the first successful poll on the new
+    /// leader is measured; every acknowledged process is verified at the end.
+    Failover(FailoverArgs),
     /// Internal: run a broker node in this process and print its address (used by
-    /// `fanout` to start the server as a separate, measurable process).
+    /// `fanout` and `failover` to start servers as separate, measurable processes).
     #[command(name = "__serve", hide = true)]
     Serve(ServeArgs),
 }
 
-/// Settings of one fan-out run.
+/// Which node of a cluster the load generator sends its requests to.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Every request to the leader (polls are served from the leader's queues).
+    Leader,
+    /// Every request to one follower, which forwards it to the leader (one more hop).
+    Follower,
+    /// Clients spread round-robin over all nodes (a third at the leader for 3 nodes).
+    Spread,
+}
+
+impl Target {
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Leader => "leader",
+            Target::Follower => "follower",
+            Target::Spread => "spread",
+        }
+    }
+}
+
+/// The shape of the load, shared by `fanout` and `failover`.
 #[derive(clap::Args, Debug, Clone)]
-pub struct FanoutArgs {
-    /// Processes to complete.
-    #[arg(long, default_value_t = 2000)]
-    pub processes: u64,
+pub struct LoadArgs {
     /// Processes in flight at once (a new one starts whenever one finishes).
     #[arg(long, default_value_t = 50)]
     pub concurrency: usize,
@@ -41,26 +63,74 @@ pub struct FanoutArgs {
     /// Most tasks per poll, and so most decisions per batch release.
     #[arg(long, default_value_t = 16)]
     pub batch: u32,
-    /// Drive an already running broker at this base URL (e.g. http://127.0.0.1:7700)
-    /// instead of starting one; server RSS, CPU and disk figures are then not measured.
-    #[arg(long)]
-    pub url: Option<String>,
-    /// Seconds of no load over which the server's idle CPU is measured (0 skips it).
-    #[arg(long, default_value_t = 10)]
-    pub idle_secs: u64,
-    /// Parent directory for the server's temporary data directory (default: the
-    /// system temp dir). The data directory is removed at the end.
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Finished processes whose result is checked with GET /api/v1/processes/{id}.
-    #[arg(long, default_value_t = 50)]
-    pub verify: usize,
     /// Long-poll wait of each poll, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub poll_wait_ms: u64,
+    /// Parent directory for the servers' temporary data directories (default: the
+    /// system temp dir). They are removed at the end.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Copy each cluster node's log (`node-<id>.log`, level from SUSLIK_BENCH_SERVER_LOG,
+    /// default warn) into this directory at the end.
+    #[arg(long)]
+    pub keep_logs: Option<PathBuf>,
+}
+
+/// Settings of one fan-out run.
+#[derive(clap::Args, Debug, Clone)]
+pub struct FanoutArgs {
+    /// Processes to complete.
+    #[arg(long, default_value_t = 2000)]
+    pub processes: u64,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Broker nodes to start on loopback: 1 is a single node; 3 is a Raft cluster.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=9))]
+    pub nodes: u64,
+    /// With several nodes: where the load goes. A comma list runs each in turn, each on
+    /// a fresh cluster.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "leader")]
+    pub target: Vec<Target>,
+    /// With several nodes: first run the same load against a single node and print the
+    /// cluster figures as a fraction of it.
+    #[arg(long)]
+    pub compare_single: bool,
+    /// Drive an already running broker at this base URL (e.g. http://127.0.0.1:7700)
+    /// instead of starting one; server RSS, CPU and disk figures are then not measured.
+    #[arg(long, conflicts_with_all = ["nodes", "compare_single"])]
+    pub url: Option<String>,
+    /// Seconds of no load over which each server's idle CPU is measured (0 skips it).
+    #[arg(long, default_value_t = 10)]
+    pub idle_secs: u64,
+    /// Finished processes whose result is checked with GET /api/v1/processes/{id}.
+    #[arg(long, default_value_t = 50)]
+    pub verify: usize,
     /// A process not finished this many seconds after its start counts as an error.
     #[arg(long, default_value_t = 60)]
     pub process_timeout_secs: u64,
+}
+
+/// Settings of a failover run.
+#[derive(clap::Args, Debug, Clone)]
+pub struct FailoverArgs {
+    /// Cluster size (at least 3, so that a majority survives one kill).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(3..=9))]
+    pub nodes: u64,
+    /// Leader kills; the killed node is restarted and caught up between rounds.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Seconds of steady load before the first kill.
+    #[arg(long, default_value_t = 3)]
+    pub warmup_secs: u64,
+    /// Seconds of load after a round's first successful poll before the killed node is
+    /// restarted (the survivors carry the load meanwhile).
+    #[arg(long, default_value_t = 2)]
+    pub after_secs: u64,
+    /// A round fails if no poll succeeds on a new leader within this many seconds.
+    #[arg(long, default_value_t = 30)]
+    pub give_up_secs: u64,
 }
 
 /// Settings of the hidden `__serve` subcommand.
@@ -70,4 +140,10 @@ pub struct ServeArgs {
     pub data_dir: PathBuf,
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
+    /// This node's Raft id.
+    #[arg(long, default_value_t = 1)]
+    pub node_id: u64,
+    /// Initial members `id=host:port,...`, this node included (empty: one node).
+    #[arg(long, value_delimiter = ',')]
+    pub peers: Vec<String>,
 }

@@ -4,21 +4,27 @@
 //! same one the Restate peer figures were measured with) as a closed loop, and prints one
 //! table plus a one-line JSON summary. Unless `--url` is given, the broker runs in a child
 //! process (this same binary, hidden subcommand `__serve`) so that its memory and CPU are
-//! measured apart from the load generator's.
+//! measured apart from the load generator's; `--nodes 3` starts a Raft cluster of such
+//! processes instead. `suslik-bench failover` kills the leader of a cluster under load
+//! and measures how long until polls succeed again.
 //!
 //! Modules, one concept each:
 //! - [`cli`]: the command line.
 //! - [`server`]: the broker child process (spawn, drop guard) and the `__serve` side.
-//! - [`api`]: the thin HTTP client of `/api/v1`.
+//! - [`cluster`]: one node or a cluster of them on loopback; leader agreement, catch-up.
+//! - [`api`]: the thin HTTP client of `/api/v1`, with failover across nodes.
 //! - [`workload`]: what the fan-out decider and workers decide (pure functions).
 //! - [`load`]: the closed-loop driver (starters and pollers) and its counters.
-//! - [`fanout`]: one benchmark run: server, load, idle, verification, report.
+//! - [`fanout`]: benchmark runs: servers, load, idle, verification, report, comparison.
+//! - [`failover`]: leader kills under load, recovery times, full verification.
 //! - [`stats`], [`procfs`], [`disk`]: percentiles, `/proc` parsing, disk usage.
 //! - [`report`]: the table and the JSON summary.
 
 mod api;
 mod cli;
+mod cluster;
 mod disk;
+mod failover;
 mod fanout;
 mod load;
 mod procfs;
@@ -34,6 +40,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Fanout(args) => fanout::run(args),
+        cli::Command::Failover(args) => failover::run(args),
         cli::Command::Serve(args) => server::serve_child(args),
     };
     match result {

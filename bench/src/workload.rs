@@ -32,8 +32,9 @@ fn json(v: i64) -> Result<JsonValue, String> {
     JsonValue::from_serialize(&v).map_err(|e| e.to_string())
 }
 
-/// The start of process number `n`, with a process id minted here so the caller can
-/// register it before the request is sent.
+/// The start of process number `n`, with the process id and start task id minted here:
+/// the caller can register the process before the request is sent, and a start resent
+/// after a failover is the same start (the broker answers it as the first time).
 pub fn start_request(n: i64) -> Result<(ProcessId, StartProcessRequest), String> {
     let process_id = ProcessId::random();
     let req = StartProcessRequest {
@@ -42,7 +43,7 @@ pub fn start_request(n: i64) -> Result<(ProcessId, StartProcessRequest), String>
         args: vec![Arg::Value(json(n)?)],
         options: TaskOptions::default(),
         custom_id: None,
-        task_id: None,
+        task_id: Some(TaskId::random()),
         process_id: Some(process_id),
     };
     Ok((process_id, req))
@@ -227,6 +228,7 @@ mod tests {
     fn start_request_carries_n_and_a_fresh_process_id() {
         let (pid, req) = start_request(7).unwrap();
         assert_eq!(req.process_id, Some(pid));
+        assert!(req.task_id.is_some());
         assert_eq!(req.actor_id.as_str(), DECIDER);
         assert_eq!(
             req.args,

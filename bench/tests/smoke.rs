@@ -1,35 +1,147 @@
-//! End to end: the benchmark binary starts its broker child, runs a small fan-out load
-//! with zero errors, prints its JSON summary and leaves no data directory behind.
+//! End to end: the benchmark binary starts its broker children, runs small loads with
+//! zero errors, prints its JSON summaries and leaves no data directory behind.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
-#[test]
-fn small_fanout_run_reports_clean_results() {
-    let parent = tempfile::tempdir().unwrap();
+fn bench(args: &[&str], data: &Path) -> (Output, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_suslik-bench"))
-        .args(["fanout", "--processes", "40", "--concurrency", "8"])
-        .args(["--pollers", "2", "--batch", "4"])
-        .args(["--idle-secs", "1", "--verify", "10"])
+        .args(args)
         .arg("--data-dir")
-        .arg(parent.path())
+        .arg(data)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    let json = stdout.lines().find(|l| l.starts_with('{')).unwrap();
-    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    (out, stdout)
+}
+
+fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn small_fanout_run_reports_clean_results() {
+    let parent = tempfile::tempdir().unwrap();
+    let (_, stdout) = bench(
+        &[
+            "fanout",
+            "--processes",
+            "40",
+            "--concurrency",
+            "8",
+            "--pollers",
+            "2",
+            "--batch",
+            "4",
+            "--idle-secs",
+            "1",
+            "--verify",
+            "10",
+        ],
+        parent.path(),
+    );
+    let v = &json_lines(&stdout)[0];
     assert_eq!(v["processes"], 40);
     assert_eq!(v["tasks"], 200);
     assert_eq!(v["verified"], 10);
     assert_eq!(v["errors"]["verify"], 0);
+    assert_eq!(v["nodes"], 1);
     assert!(v["server"]["peak_rss_mib"].as_f64().unwrap() > 0.0);
     assert!(v["server"]["idle_cpu_pct"].as_f64().is_some());
     assert!(stdout.contains("| processes/s"));
     // The temporary data directory was removed with the server.
+    assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn three_node_fanout_compares_with_a_single_node() {
+    let parent = tempfile::tempdir().unwrap();
+    let (_, stdout) = bench(
+        &[
+            "fanout",
+            "--nodes",
+            "3",
+            "--compare-single",
+            "--target",
+            "leader,follower",
+            "--processes",
+            "40",
+            "--concurrency",
+            "8",
+            "--pollers",
+            "2",
+            "--batch",
+            "4",
+            "--idle-secs",
+            "0",
+            "--verify",
+            "10",
+        ],
+        parent.path(),
+    );
+    let lines = json_lines(&stdout);
+    assert_eq!(lines.len(), 4, "three runs and the comparison:\n{stdout}");
+    for run in &lines[1..3] {
+        assert_eq!(run["nodes"], 3);
+        assert_eq!(run["tasks"], 200);
+        assert_eq!(run["verified"], 10);
+        let servers = run["servers"].as_array().unwrap();
+        assert_eq!(servers.len(), 3);
+        assert_eq!(servers.iter().filter(|s| s["leader"] == true).count(), 1);
+        assert!(servers
+            .iter()
+            .all(|s| s["peak_rss_mib"].as_f64() > Some(0.0)));
+    }
+    assert_eq!(lines[1]["target"], "leader");
+    assert_eq!(lines[2]["target"], "follower");
+    let cmp = &lines[3];
+    assert_eq!(cmp["bench"], "fanout-compare");
+    assert_eq!(cmp["runs"][0]["ratio_to_single"], 1.0);
+    assert!(cmp["runs"][1]["ratio_to_single"].as_f64().unwrap() > 0.0);
+    assert!(stdout.contains("| node | role"));
+    assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn one_failover_round_recovers_and_every_process_checks() {
+    let parent = tempfile::tempdir().unwrap();
+    let (_, stdout) = bench(
+        &[
+            "failover",
+            "--rounds",
+            "1",
+            "--warmup-secs",
+            "1",
+            "--after-secs",
+            "1",
+            "--concurrency",
+            "8",
+            "--pollers",
+            "2",
+            "--batch",
+            "4",
+        ],
+        parent.path(),
+    );
+    let v = &json_lines(&stdout)[0];
+    assert_eq!(v["bench"], "failover");
+    let rounds = v["rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 1);
+    assert!(rounds[0]["first_poll_s"].as_f64().unwrap() > 0.0);
+    assert_ne!(rounds[0]["killed"], rounds[0]["new_leader"]);
+    let acked = v["verification"]["acked"].as_u64().unwrap();
+    assert!(acked > 0);
+    assert_eq!(v["verification"]["ok"].as_u64(), Some(acked));
+    assert!(stdout.contains("kill → first successful poll"));
     assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0);
 }
