@@ -30,6 +30,11 @@ pub struct NodeConfig {
     pub snapshot_every: u64,
     /// Garbage collection of ended processes.
     pub gc: GcConfig,
+    /// Raft heartbeat period (ms); failover takes roughly the election timeout plus
+    /// openraft's leader lease (the maximum election timeout).
+    pub heartbeat_ms: u64,
+    /// Raft election timeout range (ms), randomized per node.
+    pub election_timeout_ms: (u64, u64),
     /// `host:port` the other nodes reach this one at (default: the bound address).
     pub advertise: Option<String>,
     /// The initial members of a new cluster, `node id → host:port`, this node included.
@@ -51,6 +56,8 @@ impl NodeConfig {
             limits: Limits::default(),
             snapshot_every: 10_000,
             gc: GcConfig::default(),
+            heartbeat_ms: 100,
+            election_timeout_ms: (400, 800),
             advertise: None,
             peers: BTreeMap::new(),
             join: false,
@@ -91,6 +98,11 @@ impl Node {
         }
         let mut raft_cfg = RaftConfig::new(cfg.node_id, advertise, &cfg.data_dir);
         raft_cfg.snapshot_every = cfg.snapshot_every;
+        raft_cfg.heartbeat_ms = cfg.heartbeat_ms;
+        (
+            raft_cfg.election_timeout_min_ms,
+            raft_cfg.election_timeout_max_ms,
+        ) = cfg.election_timeout_ms;
         raft_cfg.initial_members = cfg.peers.clone();
         // One node initializes a new cluster: the lowest id among the peers.
         raft_cfg.bootstrap = !cfg.join

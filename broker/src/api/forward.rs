@@ -32,6 +32,7 @@ impl Forwarder {
         Ok(Forwarder {
             raft,
             client: reqwest::Client::builder()
+                .no_proxy()
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build()?,
             max_body_bytes,

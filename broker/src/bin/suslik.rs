@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a broker node (a one-node cluster on first start, unless --peers or --join).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Inspect or change cluster membership through any node.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -111,6 +111,13 @@ struct ServeArgs {
     /// Turn garbage collection off.
     #[arg(long)]
     no_gc: bool,
+    /// Raft heartbeat period in ms [default: 100]
+    #[arg(long)]
+    heartbeat_ms: Option<u64>,
+    /// Raft election timeout range in ms, `MIN..MAX` [default: 400..800]. Failover takes
+    /// about MIN plus MAX (openraft's leader lease) after the leader dies.
+    #[arg(long, value_parser = parse_range)]
+    election_timeout_ms: Option<(u64, u64)>,
     /// Log format [default: text]
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
@@ -149,6 +156,8 @@ struct FileConfig {
     gc_delay_ms: Option<u64>,
     gc_batch: Option<u32>,
     gc_include_broken: Option<bool>,
+    heartbeat_ms: Option<u64>,
+    election_timeout_ms: Option<String>,
     log_format: Option<LogFormat>,
 }
 
@@ -168,6 +177,8 @@ struct Settings {
     gc_delay_ms: u64,
     gc_batch: u32,
     gc_include_broken: bool,
+    heartbeat_ms: u64,
+    election_timeout_ms: String,
     log_format: LogFormat,
 }
 
@@ -206,6 +217,18 @@ impl Settings {
                 .or(file.gc_delay_ms)
                 .unwrap_or(defaults.gc.delay_ms),
             gc_batch: args.gc_batch.or(file.gc_batch).unwrap_or(defaults.gc.batch),
+            heartbeat_ms: args
+                .heartbeat_ms
+                .or(file.heartbeat_ms)
+                .unwrap_or(defaults.heartbeat_ms),
+            election_timeout_ms: match (args.election_timeout_ms, file.election_timeout_ms) {
+                (Some((lo, hi)), _) => format!("{lo}..{hi}"),
+                (None, Some(text)) => text,
+                (None, None) => {
+                    let (lo, hi) = defaults.election_timeout_ms;
+                    format!("{lo}..{hi}")
+                }
+            },
             gc_include_broken: args.gc_include_broken
                 || file.gc_include_broken.unwrap_or(defaults.gc.include_broken),
             log_format: args
@@ -219,12 +242,21 @@ impl Settings {
             ("max_body_bytes", s.max_body_bytes as u64),
             ("snapshot_every", s.snapshot_every),
             ("gc_batch", u64::from(s.gc_batch)),
+            ("heartbeat_ms", s.heartbeat_ms),
         ] {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
             }
         }
         s.peer_map()?;
+        let (lo, _) =
+            parse_range(&s.election_timeout_ms).map_err(|e| format!("election_timeout_ms: {e}"))?;
+        if lo <= s.heartbeat_ms {
+            return Err(format!(
+                "election_timeout_ms: the minimum ({lo}) must exceed heartbeat_ms ({})",
+                s.heartbeat_ms
+            ));
+        }
         Ok(s)
     }
 
@@ -278,7 +310,7 @@ fn read_config(path: &Path) -> Result<FileConfig, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Cluster(cmd) => cluster(cmd),
     }
 }
@@ -347,6 +379,8 @@ fn serve(args: ServeArgs) -> ExitCode {
             ..Limits::default()
         },
         snapshot_every: settings.snapshot_every,
+        heartbeat_ms: settings.heartbeat_ms,
+        election_timeout_ms: parse_range(&settings.election_timeout_ms).unwrap_or((400, 800)),
         gc: GcConfig {
             enabled: settings.gc_enabled,
             delay_ms: settings.gc_delay_ms,
@@ -441,4 +475,23 @@ fn cluster(cmd: ClusterCommand) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Parses `MIN..MAX` (milliseconds, MIN < MAX).
+fn parse_range(text: &str) -> Result<(u64, u64), String> {
+    let (lo, hi) = text
+        .split_once("..")
+        .ok_or_else(|| format!("{text:?} is not MIN..MAX"))?;
+    let lo: u64 = lo
+        .trim()
+        .parse()
+        .map_err(|_| format!("{lo:?} is not a number"))?;
+    let hi: u64 = hi
+        .trim()
+        .parse()
+        .map_err(|_| format!("{hi:?} is not a number"))?;
+    if lo == 0 || lo >= hi {
+        return Err(format!("{text:?}: MIN must be positive and below MAX"));
+    }
+    Ok((lo, hi))
 }
