@@ -30,10 +30,37 @@ pub fn sled_config(path: &Path) -> sled::Config {
 }
 
 /// Opens the Raft store at `path` and its durability handle.
+///
+/// sled holds an exclusive file lock, released by its background thread shortly after
+/// the last handle drops. A store reopened right after it was closed (a restart in the
+/// same process, or a new process while the old one is still exiting) waits up to
+/// [`LOCK_WAIT`] for that instead of failing. Blocking.
 pub fn open_store(path: &Path) -> io::Result<(sled::Db, Arc<Durable>)> {
-    let db = sled_config(path).open().map_err(io::Error::other)?;
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    let db = loop {
+        match sled_config(path).open() {
+            Ok(db) => break db,
+            Err(e) if is_lock_conflict(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(io::Error::other(e)),
+        }
+    };
     let durable = Durable::open(path)?;
     Ok((db, Arc::new(durable)))
+}
+
+/// How long [`open_store`] waits for another owner to release the store's lock.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn is_lock_conflict(e: &sled::Error) -> bool {
+    match e {
+        sled::Error::Io(io) => {
+            io.kind() == io::ErrorKind::WouldBlock
+                || io.to_string().contains("could not acquire lock")
+        }
+        _ => false,
+    }
 }
 
 /// Forces sled's flushed writes to stable storage.
@@ -101,6 +128,7 @@ mod tests {
         durable.sync_blocking(true).unwrap();
         assert!(dir.path().join("blobs").read_dir().unwrap().count() >= 1);
         drop(db);
+        // Reopened at once: waits for sled's lock instead of failing.
         let (db, _) = open_store(dir.path()).unwrap();
         assert_eq!(
             db.get(b"large").unwrap().unwrap().len(),
