@@ -71,7 +71,7 @@ impl Actor {
                 }
             }
             Actor::Decider(d) => {
-                let dctx = DeciderContext::new(ctx);
+                let dctx = DeciderContext::new(ctx).with_retry_policies(d.retry_policies());
                 let reply = guarded(|| d.decide(dctx.clone(), &method, args)).await;
                 dctx.into_decision(reply, elapsed())
             }

@@ -69,7 +69,8 @@ pub use actor_ref::IntoActorId;
 pub use args::Args;
 pub use context::TaskContext;
 pub use decider::{
-    Decider, DeciderBuilder, DeciderContext, DeciderOutput, IntoDeciderOutput, TypedDecider,
+    Decider, DeciderBuilder, DeciderContext, DeciderOutput, IntoDeciderOutput, RetryPolicies,
+    TypedDecider,
 };
 pub use error::{Error, Result};
 pub use into_arg::{IntoArg, IntoArgs, RawArg};

@@ -192,12 +192,15 @@ pub fn payments() -> Arc<dyn Worker> {
 pub fn decider() -> Arc<dyn Decider> {
     actors::decider(
         DeciderBuilder::new(DECIDER)
+            // Declared once per called method, like Taskurotta's @ExponentialRetry on a
+            // client interface: every call below that names no policy gets this one.
+            .retry_policy(RATES, "rate", policy())
+            .retry_policy(PAYMENTS, "charge_card", policy())
             .method("fetch_rate", |ctx: DeciderContext, fails: u32| async move {
-                let retried = CallOptions::new().retry(policy());
-                Ok(ctx.call::<Quote>(RATES, "rate", (fails,), retried))
+                Ok(ctx.call::<Quote>(RATES, "rate", (fails,), CallOptions::new()))
             })
             .method("checkout", |ctx: DeciderContext, p: Purchase| async move {
-                let opts = CallOptions::new().retry(policy()).accept_fail("payment");
+                let opts = CallOptions::new().accept_fail("payment");
                 let card: Promise<Payment> = ctx.call(PAYMENTS, "charge_card", (p.clone(),), opts);
                 Ok(ctx.call_self::<Payment>("settle", (p, &card)))
             })

@@ -71,6 +71,10 @@ impl Decider for ProfiledDecider {
         self.inner.actor_id()
     }
 
+    fn retry_policies(&self) -> Option<Arc<suslik_client::RetryPolicies>> {
+        self.inner.retry_policies()
+    }
+
     fn decide<'a>(
         &'a self,
         ctx: DeciderContext,

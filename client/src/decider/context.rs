@@ -10,6 +10,7 @@
 //! closures can take it by value into `async move` blocks.
 
 use super::DeciderOutput;
+use super::RetryPolicies;
 use crate::task_error::INVALID_DECISION;
 use crate::{CallOptions, IntoActorId, IntoArgs, Promise, TaskContext, TaskError};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,6 +43,7 @@ use suslik_broker::model::{ActorId, Decision, Millis, Outcome, TaskId, TaskKind,
 pub struct DeciderContext {
     task: TaskContext,
     record: Arc<Mutex<Record>>,
+    retry_policies: Option<Arc<RetryPolicies>>,
 }
 
 #[derive(Debug, Default)]
@@ -56,7 +58,14 @@ impl DeciderContext {
         DeciderContext {
             task,
             record: Arc::new(Mutex::new(Record::default())),
+            retry_policies: None,
         }
+    }
+
+    /// Applies `policies` to the calls this context records (see [`RetryPolicies`]).
+    pub fn with_retry_policies(mut self, policies: Option<Arc<RetryPolicies>>) -> Self {
+        self.retry_policies = policies;
+        self
     }
 
     /// The task being decided (ids, attempt, ...).
@@ -179,9 +188,16 @@ impl DeciderContext {
         let task_id = TaskId::random();
         let spec = actor.and_then(|actor_id| {
             let args = args.into_args().map_err(|e| e.to_string())?;
-            let options = options
+            let mut options = options
                 .to_task_options(Millis::now())
                 .map_err(|e| e.to_string())?;
+            if options.retry.is_none() {
+                options.retry = self
+                    .retry_policies
+                    .as_ref()
+                    .and_then(|p| p.get(&actor_id, method))
+                    .cloned();
+            }
             Ok(TaskSpec {
                 task_id,
                 actor_id,

@@ -13,10 +13,12 @@
 
 mod context;
 mod output;
+mod retry_policies;
 mod typed;
 
 pub use context::DeciderContext;
 pub use output::{DeciderOutput, IntoDeciderOutput};
+pub use retry_policies::RetryPolicies;
 pub use typed::{DeciderBuilder, TypedDecider};
 
 use crate::{Args, TaskError};
@@ -32,6 +34,12 @@ pub trait Decider: Send + Sync + 'static {
     /// The actor this decider serves, `name#version`.
     fn actor_id(&self) -> ActorId;
 
+    /// Retry policies of the actor methods this decider calls, applied to every call
+    /// that names none in its [`crate::CallOptions`]. None by default.
+    fn retry_policies(&self) -> Option<Arc<RetryPolicies>> {
+        None
+    }
+
     /// Runs `method` with `args`, recording calls on `ctx`, and replies with the
     /// method's result. On `Err` the recorded calls are discarded and the error is
     /// released as the task's outcome.
@@ -46,6 +54,10 @@ pub trait Decider: Send + Sync + 'static {
 impl<D: Decider + ?Sized> Decider for Arc<D> {
     fn actor_id(&self) -> ActorId {
         (**self).actor_id()
+    }
+
+    fn retry_policies(&self) -> Option<Arc<RetryPolicies>> {
+        (**self).retry_policies()
     }
 
     fn decide<'a>(

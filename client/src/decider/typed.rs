@@ -6,7 +6,7 @@
 //! name, and the context is passed by value (it is a shared handle), which keeps the
 //! futures `'static`.
 
-use super::{Decider, DeciderContext, DeciderOutput, IntoDeciderOutput};
+use super::{Decider, DeciderContext, DeciderOutput, IntoDeciderOutput, RetryPolicies};
 use crate::task_error::UNKNOWN_METHOD;
 use crate::{Args, Error, IntoActorId, Result, TaskError};
 use futures::future::BoxFuture;
@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use suslik_broker::model::ActorId;
+use suslik_broker::model::{ActorId, RetryPolicy};
 
 #[cfg(doc)]
 use crate::Promise;
@@ -42,6 +42,8 @@ type Handler = Arc<
 pub struct DeciderBuilder {
     actor: Result<ActorId>,
     methods: HashMap<String, Handler>,
+    retry_policies: RetryPolicies,
+    bad_retry_actor: Option<Error>,
 }
 
 impl DeciderBuilder {
@@ -51,7 +53,24 @@ impl DeciderBuilder {
         DeciderBuilder {
             actor: actor.into_actor_id().map_err(Error::from),
             methods: HashMap::new(),
+            retry_policies: RetryPolicies::default(),
+            bad_retry_actor: None,
         }
+    }
+
+    /// Declares the retry policy of every call this decider makes to `actor`'s
+    /// `method` (unless the call's own [`crate::CallOptions::retry`] says otherwise).
+    pub fn retry_policy(
+        mut self,
+        actor: impl IntoActorId,
+        method: &str,
+        policy: RetryPolicy,
+    ) -> Self {
+        match actor.into_actor_id() {
+            Ok(a) => self.retry_policies.set(a, method, policy),
+            Err(e) => self.bad_retry_actor = Some(Error::from(e)),
+        }
+        self
     }
 
     /// Adds method `name`, taking the context and its decoded arguments `A`
@@ -73,9 +92,14 @@ impl DeciderBuilder {
 
     /// The decider, or the error of a malformed actor id.
     pub fn build(self) -> Result<TypedDecider> {
+        if let Some(e) = self.bad_retry_actor {
+            return Err(e);
+        }
         Ok(TypedDecider {
             actor: self.actor?,
             methods: self.methods,
+            retry_policies: (!self.retry_policies.is_empty())
+                .then(|| Arc::new(self.retry_policies)),
         })
     }
 }
@@ -84,6 +108,7 @@ impl DeciderBuilder {
 pub struct TypedDecider {
     actor: ActorId,
     methods: HashMap<String, Handler>,
+    retry_policies: Option<Arc<RetryPolicies>>,
 }
 
 impl TypedDecider {
@@ -96,6 +121,10 @@ impl TypedDecider {
 impl Decider for TypedDecider {
     fn actor_id(&self) -> ActorId {
         self.actor.clone()
+    }
+
+    fn retry_policies(&self) -> Option<Arc<RetryPolicies>> {
+        self.retry_policies.clone()
     }
 
     fn decide<'a>(
@@ -207,5 +236,50 @@ mod tests {
         );
         let unknown = run(&d, "nope", vec![]).await;
         assert!(matches!(unknown.outcome, Outcome::Error(ref e) if e.error_type == UNKNOWN_METHOD));
+    }
+
+    #[tokio::test]
+    async fn a_retry_policy_declared_per_called_method_applies_unless_the_call_names_one() {
+        let declared = RetryPolicy {
+            max_attempts: 7,
+            ..RetryPolicy::default()
+        };
+        let own = RetryPolicy {
+            max_attempts: 2,
+            ..RetryPolicy::default()
+        };
+        let own_in_call = own.clone();
+        let d = DeciderBuilder::new("shop#1")
+            .retry_policy("pay#1", "charge", declared.clone())
+            .method("start", move |ctx: DeciderContext, (): ()| {
+                let own = own_in_call.clone();
+                async move {
+                    let _: Promise<i64> = ctx.call("pay#1", "charge", (), CallOptions::new());
+                    let _: Promise<i64> =
+                        ctx.call("pay#1", "charge", (), CallOptions::new().retry(own));
+                    let _: Promise<i64> = ctx.call("pay#1", "refund", (), CallOptions::new());
+                    Ok(0i64)
+                }
+            })
+            .build()
+            .expect("valid");
+        let ctx = DeciderContext::new(TaskContext::for_test(
+            d.actor_id(),
+            "start",
+            TaskKind::DeciderStart,
+        ))
+        .with_retry_policies(d.retry_policies());
+        let reply = d.decide(ctx.clone(), "start", Args::new(vec![])).await;
+        let decision = ctx.into_decision(reply, None);
+        let retries: Vec<Option<RetryPolicy>> = decision
+            .tasks
+            .iter()
+            .map(|t| t.options.retry.clone())
+            .collect();
+        assert_eq!(retries, vec![Some(declared), Some(own), None]);
+        assert!(DeciderBuilder::new("shop#1")
+            .retry_policy("no-version", "m", RetryPolicy::default())
+            .build()
+            .is_err());
     }
 }
