@@ -10,6 +10,7 @@
 mod common;
 
 use common::cluster::{suslik_cli, Cluster, FailoverApi, WAIT};
+use common::workload::SumOfSquares;
 use common::*;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -19,9 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use suslik_broker::api::cluster::ClusterStatus;
 use suslik_broker::model::wire::{ProcessView, ReleaseReceipt, StartProcessRequest, TaskStatus};
-use suslik_broker::model::{
-    Arg, Decision, Delivery, Outcome, ProcessId, ProcessState, ResolvedArg, TaskId, TaskKind,
-};
+use suslik_broker::model::{Decision, Delivery, Outcome, ProcessId, ProcessState, TaskId};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -32,43 +31,16 @@ const ADDER: &str = "cl.Adder#1";
 const RELEASES_PER_PROCESS: usize = 5;
 
 fn expected(n: i64) -> i64 {
-    n * n + (n + 1) * (n + 1) + (n + 2) * (n + 2)
+    SumOfSquares::expected(n)
 }
 
-/// The decision a correct actor makes for `d`. A decider's decision spawns tasks with
-/// fresh ids, so two deliveries of one decider task decide differently: a second
-/// applied release would show as a process with more than five tasks.
+/// The decision a correct actor makes for `d` (see [`SumOfSquares`]).
 fn decide(d: &Delivery) -> Decision {
-    let (outcome, tasks) = match d.kind {
-        TaskKind::DeciderStart => {
-            let n = arg_json(&d.args[0]).as_i64().unwrap();
-            let squares: Vec<_> = (0..3)
-                .map(|i| worker(SQUARE, "square", vec![value(json!(n + i))]))
-                .collect();
-            let sum = worker(
-                ADDER,
-                "sum",
-                vec![Arg::Array(
-                    squares.iter().map(|s| promise(s.task_id)).collect(),
-                )],
-            );
-            let mut tasks = squares;
-            tasks.push(sum.clone());
-            (Outcome::Promise(sum.task_id), tasks)
-        }
-        _ if d.method == "square" => {
-            let n = arg_json(&d.args[0]).as_i64().unwrap();
-            (value_outcome(json!(n * n)), vec![])
-        }
-        _ => {
-            let ResolvedArg::Array(items) = &d.args[0] else {
-                panic!("sum without an array: {:?}", d.args)
-            };
-            let s: i64 = items.iter().map(|a| arg_json(a).as_i64().unwrap()).sum();
-            (value_outcome(json!(s)), vec![])
-        }
-    };
-    decision(d, outcome, tasks)
+    SumOfSquares {
+        square: SQUARE,
+        adder: ADDER,
+    }
+    .decide(d)
 }
 
 fn start_request(pid: ProcessId, tid: TaskId, input: i64) -> StartProcessRequest {

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::workload::SumOfSquares;
 use common::*;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -14,8 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use suslik_broker::model::wire::{ReleaseReceipt, ReleaseStatus, StartProcessRequest, TaskStatus};
 use suslik_broker::model::{
-    Arg, Decision, Delivery, ErrorInfo, Millis, Outcome, ProcessId, ProcessState, ResolvedArg,
-    RetryPolicy, TaskId, TaskKind,
+    Decision, Delivery, ErrorInfo, Millis, Outcome, ProcessId, ProcessState, RetryPolicy, TaskId,
 };
 use tokio::task::JoinHandle;
 
@@ -48,41 +48,16 @@ struct Ledger {
 type Shared = Arc<Mutex<Ledger>>;
 
 fn expected(n: i64) -> i64 {
-    n * n + (n + 1) * (n + 1) + (n + 2) * (n + 2)
+    SumOfSquares::expected(n)
 }
 
-/// The decision a correct actor makes for `d`.
+/// The decision a correct actor makes for `d` (see [`SumOfSquares`]).
 fn decide(d: &Delivery) -> Decision {
-    let (outcome, tasks) = match d.kind {
-        TaskKind::DeciderStart => {
-            let n = arg_json(&d.args[0]).as_i64().unwrap();
-            let squares: Vec<_> = (0..3)
-                .map(|i| worker(SQUARE, "square", vec![value(json!(n + i))]))
-                .collect();
-            let sum = worker(
-                ADDER,
-                "sum",
-                vec![Arg::Array(
-                    squares.iter().map(|s| promise(s.task_id)).collect(),
-                )],
-            );
-            let mut tasks = squares;
-            tasks.push(sum.clone());
-            (Outcome::Promise(sum.task_id), tasks)
-        }
-        _ if d.method == "square" => {
-            let n = arg_json(&d.args[0]).as_i64().unwrap();
-            (value_outcome(json!(n * n)), vec![])
-        }
-        _ => {
-            let ResolvedArg::Array(items) = &d.args[0] else {
-                panic!("sum without an array: {:?}", d.args)
-            };
-            let s: i64 = items.iter().map(|a| arg_json(a).as_i64().unwrap()).sum();
-            (value_outcome(json!(s)), vec![])
-        }
-    };
-    decision(d, outcome, tasks)
+    SumOfSquares {
+        square: SQUARE,
+        adder: ADDER,
+    }
+    .decide(d)
 }
 
 /// Polls `actor` and releases what it gets until `stop` is set or the server goes away.

@@ -39,15 +39,8 @@ pub async fn run_gc(core: Arc<BrokerCore>, raft: Raft, proposer: Proposer, cfg: 
     }
     let mut metrics = raft.metrics();
     loop {
-        let leader = {
-            let m = metrics.borrow();
-            m.current_leader == Some(m.id)
-        };
-        if !leader {
-            if metrics.changed().await.is_err() {
-                return;
-            }
-            continue;
+        if !super::until_leader(&mut metrics).await {
+            return;
         }
         let next = core.lock().next_gc_due(cfg.delay_ms, cfg.include_broken);
         let now = Millis::now();

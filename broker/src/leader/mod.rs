@@ -15,3 +15,21 @@ pub use leadership::watch_leadership;
 pub use leases::run_lease_expiry;
 pub use proposer::{ProposeError, Proposer};
 pub use timers::run_timers;
+
+/// Waits until this node leads; `false` once Raft has stopped. The loops that propose
+/// (timers, garbage collection) call it at the top of every turn.
+async fn until_leader(
+    metrics: &mut tokio::sync::watch::Receiver<crate::raft::typ::RaftMetrics>,
+) -> bool {
+    loop {
+        {
+            let m = metrics.borrow();
+            if m.current_leader == Some(m.id) {
+                return true;
+            }
+        }
+        if metrics.changed().await.is_err() {
+            return false;
+        }
+    }
+}

@@ -13,15 +13,8 @@ use std::time::Duration;
 pub async fn run_timers(core: Arc<BrokerCore>, raft: Raft, proposer: Proposer) {
     let mut metrics = raft.metrics();
     loop {
-        let leader = {
-            let m = metrics.borrow();
-            m.current_leader == Some(m.id)
-        };
-        if !leader {
-            if metrics.changed().await.is_err() {
-                return;
-            }
-            continue;
+        if !super::until_leader(&mut metrics).await {
+            return;
         }
         let next = core.lock().next_timer();
         let now = Millis::now();
