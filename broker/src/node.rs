@@ -100,8 +100,8 @@ impl Node {
         let mut raft_cfg = RaftConfig::new(cfg.node_id, advertise, &cfg.data_dir);
         // Stagger snapshots across nodes (node 1: every N entries, node 2: N + N/16, …)
         // so a cluster never stalls on serializing its state everywhere at once.
-        raft_cfg.snapshot_every = cfg.snapshot_every
-            + cfg.snapshot_every / 16 * (cfg.node_id.saturating_sub(1) % 8);
+        raft_cfg.snapshot_every =
+            cfg.snapshot_every + cfg.snapshot_every / 16 * (cfg.node_id.saturating_sub(1) % 8);
         raft_cfg.heartbeat_ms = cfg.heartbeat_ms;
         (
             raft_cfg.election_timeout_min_ms,
