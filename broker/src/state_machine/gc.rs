@@ -18,17 +18,9 @@ impl State {
         include_broken: bool,
     ) -> u32 {
         let due: Vec<(Millis, ProcessId)> = self
-            .ended
-            .range(..(ended_before, ProcessId(uuid::Uuid::nil())))
-            .filter(|(_, pid)| {
-                include_broken
-                    || self
-                        .processes
-                        .get(pid)
-                        .is_none_or(|p| p.state != ProcessState::Broken)
-            })
+            .collectable(include_broken)
+            .take_while(|(at, _)| *at < ended_before)
             .take(max as usize)
-            .copied()
             .collect();
         for (at, pid) in &due {
             self.ended.remove(&(*at, *pid));
@@ -62,15 +54,20 @@ impl State {
     /// When the oldest ended process becomes due for collection after `delay_ms`
     /// (`None`: nothing has ended). Broken processes count only if `include_broken`.
     pub fn next_gc_due(&self, delay_ms: u64, include_broken: bool) -> Option<Millis> {
-        self.ended
-            .iter()
-            .find(|(_, pid)| {
-                include_broken
-                    || self
-                        .processes
-                        .get(pid)
-                        .is_none_or(|p| p.state != ProcessState::Broken)
-            })
+        self.collectable(include_broken)
+            .next()
             .map(|(at, _)| at.plus(delay_ms))
+    }
+
+    /// Ended processes garbage collection may delete, oldest first: every one, or all
+    /// but the broken ones.
+    fn collectable(&self, include_broken: bool) -> impl Iterator<Item = (Millis, ProcessId)> + '_ {
+        self.ended.iter().copied().filter(move |(_, pid)| {
+            include_broken
+                || self
+                    .processes
+                    .get(pid)
+                    .is_none_or(|p| p.state != ProcessState::Broken)
+        })
     }
 }
