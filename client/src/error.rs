@@ -70,6 +70,12 @@ pub enum Error {
         /// The failed task and its error, when the broker reports it.
         broken: Option<Box<BrokenInfo>>,
     },
+    /// An operator aborted the process before it finished.
+    #[error("process {process_id} was aborted")]
+    ProcessAborted {
+        /// The aborted process.
+        process_id: ProcessId,
+    },
     /// The process finished, but its result is an (accepted) error rather than a value.
     #[error("process {process_id} finished with error {}: {}", .error.error_type, .error.message)]
     ProcessFailed {

@@ -124,11 +124,22 @@ impl ProcessClient {
     /// Waits until the process is finished or broken, and returns its view. Transient
     /// transport failures are retried until `timeout`.
     pub async fn wait_for_end(&self, id: ProcessId, timeout: Duration) -> Result<ProcessView> {
+        self.wait_until(id, timeout, |v| v.state != ProcessState::Running)
+            .await
+    }
+
+    /// Polls the process until `done` holds for its view.
+    async fn wait_until(
+        &self,
+        id: ProcessId,
+        timeout: Duration,
+        done: impl Fn(&ProcessView) -> bool,
+    ) -> Result<ProcessView> {
         let deadline = Instant::now() + timeout;
         let mut step = 0;
         loop {
             match self.transport.process(id).await {
-                Ok(view) if view.state != ProcessState::Running => return Ok(view),
+                Ok(view) if done(&view) => return Ok(view),
                 Ok(_) => {}
                 Err(e) if e.is_retryable() => {
                     tracing::debug!(process = %id, error = %e, "process state unavailable, retrying");
@@ -144,29 +155,42 @@ impl ProcessClient {
         }
     }
 
-    /// Waits for the process's result and decodes it as `T`.
+    /// Waits for the process's result and decodes it as `T`. The result is there as
+    /// soon as the start task's promise resolves, possibly before the process finishes
+    /// (a no-wait side task may still run).
     ///
     /// Errors: [`Error::ProcessBroken`] if a task failed with an unaccepted error,
-    /// [`Error::ProcessFailed`] if the process finished with an (accepted) error
-    /// instead of a value, [`Error::Timeout`] if it is still running at `timeout`.
+    /// [`Error::ProcessAborted`] if an operator aborted it, [`Error::ProcessFailed`]
+    /// if the process resolved with an (accepted) error instead of a value,
+    /// [`Error::Timeout`] if no result is there at `timeout`.
     pub async fn wait_for_result<T: DeserializeOwned>(
         &self,
         id: ProcessId,
         timeout: Duration,
     ) -> Result<T> {
-        let view = self.wait_for_end(id, timeout).await?;
+        let view = self
+            .wait_until(id, timeout, |v| {
+                v.state != ProcessState::Running || v.result.is_some() || v.error.is_some()
+            })
+            .await?;
         result_of(view)
     }
 }
 
-/// The typed result of an ended process.
+/// The typed result of a process whose start promise resolved, or why there is none.
 fn result_of<T: DeserializeOwned>(view: ProcessView) -> Result<T> {
     match view.state {
         ProcessState::Broken => Err(Error::ProcessBroken {
             process_id: view.process_id,
             broken: view.broken.map(Box::new),
         }),
-        ProcessState::Finished => match (view.result, view.error) {
+        ProcessState::Aborted => Err(Error::ProcessAborted {
+            process_id: view.process_id,
+        }),
+        ProcessState::Running if view.result.is_none() && view.error.is_none() => Err(
+            Error::Invalid(format!("process {} is still running", view.process_id)),
+        ),
+        ProcessState::Finished | ProcessState::Running => match (view.result, view.error) {
             (Some(v), _) => Ok(v.decode()?),
             (None, Some(error)) => Err(Error::ProcessFailed {
                 process_id: view.process_id,
@@ -174,10 +198,6 @@ fn result_of<T: DeserializeOwned>(view: ProcessView) -> Result<T> {
             }),
             (None, None) => Ok(serde_json::from_str("null")?),
         },
-        ProcessState::Running => Err(Error::Invalid(format!(
-            "process {} is still running",
-            view.process_id
-        ))),
     }
 }
 
@@ -225,6 +245,22 @@ mod tests {
         });
         let err = result_of::<String>(broken).expect_err("broken");
         assert!(err.to_string().contains("panic: kaput"), "{err}");
+
+        let mut early = view(ProcessState::Running);
+        early.result = Some(JsonValue::from_text("7").expect("json"));
+        assert_eq!(
+            result_of::<i64>(early).ok(),
+            Some(7),
+            "result before the end"
+        );
+        assert!(matches!(
+            result_of::<i64>(view(ProcessState::Running)),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            result_of::<i64>(view(ProcessState::Aborted)),
+            Err(Error::ProcessAborted { .. })
+        ));
 
         let mut wrong = view(ProcessState::Finished);
         wrong.result = Some(JsonValue::from_text("1").expect("json"));

@@ -254,8 +254,8 @@ async fn order_saga_delivers_good_orders_and_compensates_failed_ones() -> anyhow
             !delivered.depends_on.contains(&reminder.task_id),
             "{delivered:#?}"
         );
-        // The process ended with `delivered`'s result; the reminder is still sent,
-        // no earlier than its delay.
+        // The process's result is `delivered`'s; the reminder is still sent, no earlier
+        // than its delay (and the process finishes only once it is).
         let reminder_id = reminder.task_id;
         eventually("the delayed reminder", || async {
             Ok(processes.task(reminder_id).await?.released_at.is_some())

@@ -17,7 +17,7 @@ pub struct GcConfig {
     pub delay_ms: u64,
     /// Most processes deleted by one log entry.
     pub batch: u32,
-    /// Collect broken processes too (otherwise they wait for an operator).
+    /// Collect broken and aborted processes too (otherwise they wait for an operator).
     pub include_broken: bool,
 }
 

@@ -10,7 +10,8 @@ use crate::model::{Millis, ProcessId, ProcessState};
 
 impl State {
     /// Deletes up to `max` processes that ended before `ended_before`, oldest first.
-    /// Broken processes are kept unless `include_broken` (they wait for an operator).
+    /// Broken and aborted processes are kept unless `include_broken` (they wait for an
+    /// operator).
     pub(super) fn collect_garbage(
         &mut self,
         ended_before: Millis,
@@ -60,14 +61,13 @@ impl State {
     }
 
     /// Ended processes garbage collection may delete, oldest first: every one, or all
-    /// but the broken ones.
+    /// but the broken and aborted ones.
     fn collectable(&self, include_broken: bool) -> impl Iterator<Item = (Millis, ProcessId)> + '_ {
         self.ended.iter().copied().filter(move |(_, pid)| {
             include_broken
-                || self
-                    .processes
-                    .get(pid)
-                    .is_none_or(|p| p.state != ProcessState::Broken)
+                || self.processes.get(pid).is_none_or(|p| {
+                    !matches!(p.state, ProcessState::Broken | ProcessState::Aborted)
+                })
         })
     }
 }

@@ -100,4 +100,8 @@ pub struct ProcessRecord {
     pub ended_at: Option<Millis>,
     /// Every task of the process, in creation order.
     pub tasks: Vec<TaskId>,
+    /// How many of its tasks are not released yet (+1 when a task is registered, -1
+    /// when it reaches its final status). The process finishes when its start promise
+    /// resolved and this is zero: O(1), no scan of `tasks`.
+    pub unfinished: u32,
 }

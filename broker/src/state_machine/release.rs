@@ -201,6 +201,7 @@ impl State {
             );
             if let Some(p) = self.processes.get_mut(&process_id) {
                 p.tasks.push(spec.task_id);
+                p.unfinished += 1;
             }
             let mut unresolved = Vec::new();
             spec.for_each_dependency(&mut |p| {
@@ -214,10 +215,23 @@ impl State {
         }
     }
 
-    fn finish_task(&mut self, id: TaskId, now: Millis) {
-        if let Some(t) = self.tasks.get_mut(&id) {
-            t.status = TaskStatus::Released { at: now };
+    /// Gives `id` its final status (released) and finishes its process if that was the
+    /// last unfinished task and the start promise already resolved. Every task that
+    /// reaches its final status goes through here, so the process's `unfinished`
+    /// counter stays exact.
+    pub(super) fn finish_task(&mut self, id: TaskId, now: Millis) {
+        let Some(t) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        if matches!(t.status, TaskStatus::Released { .. }) {
+            return;
         }
+        t.status = TaskStatus::Released { at: now };
+        let process_id = t.process_id;
+        if let Some(p) = self.processes.get_mut(&process_id) {
+            p.unfinished = p.unfinished.saturating_sub(1);
+        }
+        self.finish_process_if_done(process_id, now);
     }
 
     /// An error release: retry if the policy (or the decision) says so, else resolve
@@ -246,12 +260,16 @@ impl State {
             self.schedule(id, at);
             return (ReleaseStatus::RetryScheduled, Some(at));
         }
-        task.status = TaskStatus::Released { at: now };
-        if e.matches_any(&task.spec.options.accept_fail) {
+        let accepted = e.matches_any(&task.spec.options.accept_fail);
+        if accepted {
+            self.finish_task(id, now);
             self.resolve(id, Resolution::Fail(e.clone()), now);
             (ReleaseStatus::Resolved, None)
         } else {
+            // Break first: finishing the last task must not finish a process whose
+            // start promise already resolved.
             self.break_process(id, e, now);
+            self.finish_task(id, now);
             (ReleaseStatus::ProcessBroken, None)
         }
     }

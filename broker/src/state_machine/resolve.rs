@@ -1,9 +1,11 @@
 //! Resolving promises and everything that follows: waiting tasks become ready,
-//! forwarded promises resolve in turn, and a process ends when its start task's
-//! promise resolves.
+//! forwarded promises resolve in turn, and a process finishes when its start task's
+//! promise resolved and none of its tasks is unfinished (Taskurotta's "graph empty"
+//! rule: a no-wait side task still running keeps the process running, though its
+//! result is already visible).
 
 use super::{PromiseState, Resolution, State};
-use crate::model::{Millis, ProcessState, TaskId};
+use crate::model::{Millis, ProcessId, ProcessState, TaskId};
 
 impl State {
     /// Resolves `id`'s promise and propagates. Iterative (a worklist), so long chains of
@@ -55,22 +57,38 @@ impl State {
         }
     }
 
+    /// Stores the process's result when `task` is its start task; the result is
+    /// visible at once, the process finishes when nothing is left unfinished.
     fn end_process_if_start(
         &mut self,
-        process_id: crate::model::ProcessId,
+        process_id: ProcessId,
         task: TaskId,
         resolution: &Resolution,
         now: Millis,
     ) {
-        if let Some(p) = self.processes.get_mut(&process_id) {
-            if p.start_task == task && p.state == ProcessState::Running {
-                p.state = ProcessState::Finished;
-                p.result = Some(resolution.clone());
-                p.ended_at = Some(now);
-                self.effects.ended.push(process_id);
-                self.ended.insert((now, process_id));
-                tracing::debug!(%process_id, "process finished");
-            }
+        let Some(p) = self.processes.get_mut(&process_id) else {
+            return;
+        };
+        if p.start_task != task || p.result.is_some() {
+            return;
         }
+        p.result = Some(resolution.clone());
+        self.finish_process_if_done(process_id, now);
+    }
+
+    /// Finishes a running process whose start promise resolved and whose tasks are all
+    /// released. O(1).
+    pub(super) fn finish_process_if_done(&mut self, process_id: ProcessId, now: Millis) {
+        let Some(p) = self.processes.get_mut(&process_id) else {
+            return;
+        };
+        if p.state != ProcessState::Running || p.result.is_none() || p.unfinished > 0 {
+            return;
+        }
+        p.state = ProcessState::Finished;
+        p.ended_at = Some(now);
+        self.effects.ended.push(process_id);
+        self.ended.insert((now, process_id));
+        tracing::debug!(%process_id, "process finished");
     }
 }

@@ -61,6 +61,7 @@ impl State {
                 started_at: now,
                 ended_at: None,
                 tasks: vec![task_id],
+                unfinished: 1,
             },
         );
         self.tasks

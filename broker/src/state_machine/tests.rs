@@ -890,15 +890,13 @@ fn a_resent_error_release_after_its_retry_fired_is_a_duplicate() {
 fn garbage_collection_deletes_ended_processes_with_everything_they_own() {
     let mut s = State::default();
     let empty = s.to_snapshot().unwrap().len();
-    // A finished process that left a delayed reminder behind.
+    // A finished process.
     let (done, t) = start(&mut s, 0);
     poll(&mut s, "decider#1");
     let w = spec("w#1", "m", TaskKind::Worker, vec![]);
-    let mut reminder = spec("r#1", "m", TaskKind::Worker, vec![promise(&w)]);
-    reminder.options.start_at = Some(Millis(1_000_000));
     release(
         &mut s,
-        decision(t, Outcome::Promise(w.task_id), vec![w.clone(), reminder]),
+        decision(t, Outcome::Promise(w.task_id), vec![w.clone()]),
     )
     .unwrap();
     poll(&mut s, "w#1");
@@ -908,14 +906,32 @@ fn garbage_collection_deletes_ended_processes_with_everything_they_own() {
     )
     .unwrap();
     assert_eq!(s.process_view(&done).unwrap().state, ProcessState::Finished);
-    // A broken one, and a running one.
+    // A broken one that left a delayed reminder behind, and a running one.
     let (broken, t2) = start(&mut s, 0);
     poll(&mut s, "decider#1");
+    let mut reminder = spec("r#1", "m", TaskKind::Worker, vec![]);
+    reminder.options.start_at = Some(Millis(1_000_000));
+    let failing = spec("f#1", "m", TaskKind::Worker, vec![]);
     release(
         &mut s,
-        decision(t2, Outcome::Error(ErrorInfo::new("x", "")), vec![]),
+        decision(
+            t2,
+            Outcome::Promise(failing.task_id),
+            vec![failing.clone(), reminder],
+        ),
     )
     .unwrap();
+    poll(&mut s, "f#1");
+    release(
+        &mut s,
+        decision(
+            failing.task_id,
+            Outcome::Error(ErrorInfo::new("x", "")),
+            vec![],
+        ),
+    )
+    .unwrap();
+    assert_eq!(s.process_view(&broken).unwrap().state, ProcessState::Broken);
     let (running, _) = start(&mut s, 0);
     let full = s.to_snapshot().unwrap().len();
     assert_eq!(s.next_gc_due(100, false), Some(Millis(110)));
@@ -940,12 +956,8 @@ fn garbage_collection_deletes_ended_processes_with_everything_they_own() {
     );
     assert!(s.process_view(&done).is_none());
     assert!(s.task_view(&w.task_id).is_none());
-    assert_eq!(
-        s.counts().timers,
-        0,
-        "the reminder's timer outlived its process"
-    );
     assert!(s.process_view(&broken).is_some());
+    assert_eq!(s.counts().timers, 1);
     assert_eq!(
         s.apply(&Command::CollectGarbage {
             ended_before: Millis(11),
@@ -955,6 +967,11 @@ fn garbage_collection_deletes_ended_processes_with_everything_they_own() {
         Ok(Reply::Collected(1))
     );
     assert!(s.process_view(&broken).is_none());
+    assert_eq!(
+        s.counts().timers,
+        0,
+        "the reminder's timer outlived its process"
+    );
     assert!(
         s.process_view(&running).is_some(),
         "a running process was collected"
@@ -969,4 +986,95 @@ fn garbage_collection_deletes_ended_processes_with_everything_they_own() {
     // Restored state agrees.
     let r = State::from_snapshot(&s.to_snapshot().unwrap()).unwrap();
     assert_eq!(r.counts(), s.counts());
+}
+
+/// Taskurotta's "graph empty" rule: the start promise resolving makes the result
+/// visible, the process finishes only once no task of it is unfinished.
+#[test]
+fn a_no_wait_side_task_keeps_the_process_running_with_its_result_visible() {
+    let mut s = State::default();
+    let (pid, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let side = spec("audit#1", "log", TaskKind::Worker, vec![]);
+    release(
+        &mut s,
+        decision(t, Outcome::Value(val("done".into())), vec![side.clone()]),
+    )
+    .unwrap();
+    let view = s.process_view(&pid).unwrap();
+    assert_eq!(view.state, ProcessState::Running);
+    assert_eq!(view.result.unwrap().as_str(), "\"done\"");
+    assert!(s.take_effects().ended.is_empty());
+
+    poll(&mut s, "audit#1");
+    let rc = receipt(release(
+        &mut s,
+        decision(side.task_id, Outcome::Value(val(1.into())), vec![]),
+    ));
+    assert_eq!(rc.process_state, ProcessState::Finished);
+    assert_eq!(s.take_effects().ended, vec![pid]);
+    assert_eq!(s.next_gc_due(0, false), Some(Millis(10)));
+}
+
+#[test]
+fn a_side_task_failing_last_breaks_a_process_whose_result_is_in() {
+    let mut s = State::default();
+    let (pid, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let side = spec("audit#1", "log", TaskKind::Worker, vec![]);
+    release(
+        &mut s,
+        decision(t, Outcome::Value(val(1.into())), vec![side.clone()]),
+    )
+    .unwrap();
+    poll(&mut s, "audit#1");
+    let rc = receipt(release(
+        &mut s,
+        decision(
+            side.task_id,
+            Outcome::Error(ErrorInfo::new("io", "")),
+            vec![],
+        ),
+    ));
+    assert_eq!(rc.process_state, ProcessState::Broken);
+    let view = s.process_view(&pid).unwrap();
+    assert_eq!(view.state, ProcessState::Broken);
+    assert_eq!(view.result.unwrap().as_str(), "1");
+}
+
+#[test]
+fn a_retry_keeps_its_task_unfinished() {
+    let mut s = State::default();
+    let (pid, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let mut side = spec("w#1", "m", TaskKind::Worker, vec![]);
+    side.options.retry = Some(RetryPolicy {
+        initial_interval_ms: 5,
+        max_attempts: 2,
+        ..RetryPolicy::default()
+    });
+    release(
+        &mut s,
+        decision(t, Outcome::Value(val(0.into())), vec![side.clone()]),
+    )
+    .unwrap();
+    poll(&mut s, "w#1");
+    release(
+        &mut s,
+        decision(
+            side.task_id,
+            Outcome::Error(ErrorInfo::new("io", "")),
+            vec![],
+        ),
+    )
+    .unwrap();
+    assert_eq!(s.process_view(&pid).unwrap().state, ProcessState::Running);
+    s.apply(&Command::FireTimers { now: Millis(100) }).unwrap();
+    poll(&mut s, "w#1");
+    release(
+        &mut s,
+        decision(side.task_id, Outcome::Value(val(0.into())), vec![]),
+    )
+    .unwrap();
+    assert_eq!(s.process_view(&pid).unwrap().state, ProcessState::Finished);
 }
