@@ -6,6 +6,7 @@
 mod decision;
 mod delivery;
 mod error;
+pub mod history;
 mod ids;
 mod json;
 mod process;

@@ -34,6 +34,7 @@ impl State {
         let Some(process) = self.processes.remove(pid) else {
             return;
         };
+        self.histories.remove(pid);
         for id in &process.tasks {
             let Some(task) = self.tasks.remove(id) else {
                 continue;

@@ -12,6 +12,7 @@
 mod command;
 mod dispatch;
 mod gc;
+mod history;
 mod records;
 mod release;
 mod resolve;
@@ -19,9 +20,11 @@ mod start;
 mod views;
 
 pub use command::{Command, CommandError, CommandResult, Reply, Request, Response};
+pub use history::{Event, MAX_DETAIL_BYTES};
 pub use records::{ProcessRecord, PromiseState, Resolution, TaskRecord, TaskStatus};
 
 use crate::graph::PromiseGraph;
+use crate::model::history::EventKind;
 use crate::model::{ActorId, Millis, ProcessId, QueueKey, TaskId, TaskList};
 use crate::queue::{QueueEntry, ReadyQueues};
 use crate::timers::Timers;
@@ -57,6 +60,8 @@ pub struct State {
     /// Ended processes by end time: what garbage collection walks, oldest first,
     /// without scanning live processes.
     ended: BTreeSet<(Millis, ProcessId)>,
+    /// Each live process's event history.
+    histories: history::Histories,
     /// Monotonic counter giving FIFO order among equally ready tasks.
     seq: u64,
     /// Derived dispatch structure (see module docs).
@@ -168,7 +173,12 @@ impl State {
             None => return,
         };
         match start_at {
-            Some(at) if at > now => self.schedule(id, at),
+            Some(at) if at > now => {
+                self.schedule(id, at);
+                self.record_task(id, EventKind::Scheduled, now, |e| {
+                    e.detail(&format!("due {}", at.0))
+                });
+            }
             _ => self.enqueue(id, now),
         }
     }
@@ -199,6 +209,22 @@ impl State {
             if !self.effects.woken.contains(&key) {
                 self.effects.woken.push(key);
             }
+            self.record_task(id, EventKind::Enqueued, ready_at, |e| e);
+        }
+    }
+
+    /// Records an event about task `id` (with its current attempt) in its process's
+    /// history; `with` adds details.
+    fn record_task(
+        &mut self,
+        id: TaskId,
+        kind: EventKind,
+        at: Millis,
+        with: impl FnOnce(Event) -> Event,
+    ) {
+        if let Some(t) = self.tasks.get(&id) {
+            let event = with(Event::new(kind, at).task(id).attempt(t.attempt));
+            self.record(t.process_id, event);
         }
     }
 

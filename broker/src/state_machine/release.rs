@@ -6,9 +6,10 @@
 //! rejected release from leaving half a decision behind.
 
 use super::{
-    CommandError, CommandResult, PromiseState, Reply, Resolution, State, TaskRecord, TaskStatus,
-    MAX_ARG_DEPTH, MAX_TASKS_PER_DECISION,
+    CommandError, CommandResult, Event, PromiseState, Reply, Resolution, State, TaskRecord,
+    TaskStatus, MAX_ARG_DEPTH, MAX_TASKS_PER_DECISION,
 };
+use crate::model::history::EventKind;
 use crate::model::wire::{ReleaseReceipt, ReleaseStatus};
 use crate::model::{
     BrokenInfo, Decision, ErrorInfo, Millis, Outcome, ProcessState, TaskId, TaskKind, TaskSpec,
@@ -59,6 +60,19 @@ impl State {
         let process_id = task.process_id;
         let attempt = task.attempt;
         self.queues.remove(&d.task_id);
+        let (detail, error_type) = match &d.outcome {
+            Outcome::Value(_) => ("value", None),
+            Outcome::Promise(_) => ("promise", None),
+            Outcome::Error(e) => ("error", Some(e.error_type.as_str())),
+        };
+        let mut event = Event::new(EventKind::Released, now)
+            .task(d.task_id)
+            .attempt(attempt)
+            .detail(detail);
+        if let Some(t) = error_type {
+            event = event.error_type(t);
+        }
+        self.record(process_id, event);
         self.register_children(now, d);
 
         let (status, retry_at) = match &d.outcome {
@@ -258,10 +272,17 @@ impl State {
             task.attempt += 1;
             tracing::debug!(task_id = %id, attempt = task.attempt, %at, "retry scheduled");
             self.schedule(id, at);
+            self.record_task(id, EventKind::RetryScheduled, now, |ev| {
+                ev.error_type(&e.error_type)
+                    .detail(&format!("due {}", at.0))
+            });
             return (ReleaseStatus::RetryScheduled, Some(at));
         }
         let accepted = e.matches_any(&task.spec.options.accept_fail);
         if accepted {
+            self.record_task(id, EventKind::Failed, now, |ev| {
+                ev.error_type(&e.error_type)
+            });
             self.finish_task(id, now);
             self.resolve(id, Resolution::Fail(e.clone()), now);
             (ReleaseStatus::Resolved, None)
@@ -274,7 +295,7 @@ impl State {
         }
     }
 
-    /// Marks `failed`'s process broken because of `e`.
+    /// Marks `failed`'s process broken because of `e` (if it is still running).
     pub(super) fn break_process(&mut self, failed: TaskId, e: &ErrorInfo, now: Millis) {
         let Some(task) = self.tasks.get(&failed) else {
             return;
@@ -290,11 +311,17 @@ impl State {
                     error: e.clone(),
                     at: now,
                 });
-                self.effects.ended.push(p.process_id);
-                self.ended.insert((now, p.process_id));
-                tracing::info!(process_id = %p.process_id, task_id = %failed, error_type = %e.error_type, "process broken");
+                let process_id = p.process_id;
+                self.effects.ended.push(process_id);
+                self.ended.insert((now, process_id));
+                tracing::info!(%process_id, task_id = %failed, error_type = %e.error_type, "process broken");
             }
         }
+        // Recorded for every unaccepted final error, also one that comes after the
+        // process broke: each such task is re-run by a restart.
+        self.record_task(failed, EventKind::Broken, now, |ev| {
+            ev.error_type(&e.error_type)
+        });
     }
 }
 

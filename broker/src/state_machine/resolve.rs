@@ -4,7 +4,8 @@
 //! rule: a no-wait side task still running keeps the process running, though its
 //! result is already visible).
 
-use super::{PromiseState, Resolution, State};
+use super::{Event, PromiseState, Resolution, State};
+use crate::model::history::EventKind;
 use crate::model::{Millis, ProcessId, ProcessState, TaskId};
 
 impl State {
@@ -90,5 +91,6 @@ impl State {
         self.effects.ended.push(process_id);
         self.ended.insert((now, process_id));
         tracing::debug!(%process_id, "process finished");
+        self.record(process_id, Event::new(EventKind::Finished, now));
     }
 }

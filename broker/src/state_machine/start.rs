@@ -1,6 +1,7 @@
 //! Applying `StartProcess`: a process and its start task.
 
 use super::{CommandError, CommandResult, ProcessRecord, Reply, State, TaskRecord};
+use crate::model::history::EventKind;
 use crate::model::wire::StartProcessResponse;
 use crate::model::{Millis, ProcessId, ProcessState, TaskKind, TaskSpec};
 
@@ -66,6 +67,10 @@ impl State {
         );
         self.tasks
             .insert(task_id, TaskRecord::new(spec, process_id, None, now));
+        self.record(
+            process_id,
+            super::Event::new(EventKind::Started, now).task(task_id),
+        );
         self.make_ready(task_id, now);
         tracing::debug!(%process_id, %task_id, "process started");
         Ok(Reply::Started(StartProcessResponse {

@@ -1078,3 +1078,81 @@ fn a_retry_keeps_its_task_unfinished() {
     .unwrap();
     assert_eq!(s.process_view(&pid).unwrap().state, ProcessState::Finished);
 }
+
+#[test]
+fn the_history_lists_what_happened_in_order() {
+    use crate::model::history::EventKind as K;
+    let mut s = State::default();
+    let (pid, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let mut w = spec("w#1", "m", TaskKind::Worker, vec![]);
+    w.options.retry = Some(RetryPolicy {
+        initial_interval_ms: 5,
+        max_attempts: 2,
+        ..RetryPolicy::default()
+    });
+    release(
+        &mut s,
+        decision(t, Outcome::Promise(w.task_id), vec![w.clone()]),
+    )
+    .unwrap();
+    poll(&mut s, "w#1");
+    release(
+        &mut s,
+        decision(
+            w.task_id,
+            Outcome::Error(ErrorInfo::new("io.Slow", "")),
+            vec![],
+        ),
+    )
+    .unwrap();
+    s.apply(&Command::FireTimers { now: Millis(100) }).unwrap();
+    poll(&mut s, "w#1");
+    release(
+        &mut s,
+        decision(w.task_id, Outcome::Value(val(3.into())), vec![]),
+    )
+    .unwrap();
+
+    let page = s.history(&pid, 0, 100).unwrap();
+    let got: Vec<(K, Option<TaskId>, Option<u32>)> = page
+        .items
+        .iter()
+        .map(|e| (e.event, e.task_id, e.attempt))
+        .collect();
+    let w = w.task_id;
+    assert_eq!(
+        got,
+        vec![
+            (K::Started, Some(t), None),
+            (K::Enqueued, Some(t), Some(1)),
+            (K::Released, Some(t), Some(1)),
+            (K::Enqueued, Some(w), Some(1)),
+            (K::Released, Some(w), Some(1)),
+            (K::RetryScheduled, Some(w), Some(2)),
+            (K::Enqueued, Some(w), Some(2)),
+            (K::Released, Some(w), Some(2)),
+            (K::Finished, None, None),
+        ]
+    );
+    assert_eq!(page.total, 9);
+    assert!(page
+        .items
+        .iter()
+        .enumerate()
+        .all(|(i, e)| e.seq == i as u64));
+    assert_eq!(page.items[4].error_type.as_deref(), Some("io.Slow"));
+    assert_eq!(page.items[2].detail.as_deref(), Some("promise"));
+    // Paging.
+    let tail = s.history(&pid, 7, 5).unwrap();
+    assert_eq!((tail.total, tail.items.len(), tail.items[0].seq), (9, 2, 7));
+    // Deleting the process deletes its history.
+    s.apply(&Command::CollectGarbage {
+        ended_before: Millis(1_000),
+        max: 10,
+        include_broken: false,
+    })
+    .unwrap();
+    assert!(s.history(&pid, 0, 10).is_none());
+    assert!(s.histories.0.is_empty(), "history outlived its process");
+}
