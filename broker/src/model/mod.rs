@@ -9,6 +9,7 @@ mod error;
 mod ids;
 mod json;
 mod process;
+pub mod schedule;
 mod task;
 mod time;
 pub mod wire;

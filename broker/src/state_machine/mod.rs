@@ -15,6 +15,7 @@ mod gc;
 mod records;
 mod release;
 mod resolve;
+mod schedule;
 mod start;
 mod views;
 
@@ -43,6 +44,8 @@ pub struct Effects {
     pub timer_armed: bool,
     /// Processes that finished or broke.
     pub ended: Vec<ProcessId>,
+    /// A schedule was created, changed or fired (the schedule loop re-reads its tick).
+    pub schedules_changed: bool,
 }
 
 /// The whole replicated state.
@@ -59,6 +62,8 @@ pub struct State {
     ended: BTreeSet<(Millis, ProcessId)>,
     /// Monotonic counter giving FIFO order among equally ready tasks.
     seq: u64,
+    /// Named schedules starting processes on a cron expression or an interval.
+    schedules: schedule::Schedules,
     /// Derived dispatch structure (see module docs).
     #[serde(skip)]
     queues: ReadyQueues,
@@ -104,6 +109,17 @@ impl State {
                 }
                 Ok(Reply::Changed(changed))
             }
+            Command::CreateSchedule { now, request } => self.create_schedule(*now, request),
+            Command::PauseSchedule { name } => self.set_schedule_paused(Millis(0), name, true),
+            Command::ResumeSchedule { now, name } => self.set_schedule_paused(*now, name, false),
+            Command::DeleteSchedule { name } => self.delete_schedule(name),
+            Command::FireSchedule {
+                now,
+                name,
+                tick,
+                process_id,
+                task_id,
+            } => self.fire_schedule(*now, name, *tick, *process_id, *task_id),
         }
     }
 
