@@ -24,6 +24,8 @@ pub struct BrokerCore {
     pub leases_changed: Notify,
     /// Wakes the garbage-collection loop when a process ends.
     pub process_ended: Notify,
+    /// Wakes the schedule loop when a schedule is created, changed or fired.
+    pub schedules_changed: Notify,
 }
 
 impl BrokerCore {
@@ -61,6 +63,9 @@ impl BrokerCore {
         }
         if !effects.ended.is_empty() {
             self.process_ended.notify_one();
+        }
+        if effects.schedules_changed {
+            self.schedules_changed.notify_one();
         }
     }
 
@@ -112,6 +117,7 @@ impl Applier for BrokerCore {
         *self.lock() = state;
         self.wake(&keys);
         self.timers_changed.notify_one();
+        self.schedules_changed.notify_one();
         Ok(())
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod api;
 pub mod core;
+pub mod cron;
 pub mod graph;
 pub mod leader;
 pub mod model;

@@ -5,7 +5,9 @@ use crate::api::cluster::ClusterAdmin;
 use crate::api::forward::Forwarder;
 use crate::api::{http, BrokerApi, Limits};
 use crate::core::BrokerCore;
-use crate::leader::{run_gc, run_lease_expiry, run_timers, watch_leadership, GcConfig, Proposer};
+use crate::leader::{
+    run_gc, run_lease_expiry, run_schedules, run_timers, watch_leadership, GcConfig, Proposer,
+};
 use crate::raft::{raft_routes, start_raft, wait_for_leader, Raft, RaftConfig};
 use anyhow::Context;
 use std::collections::BTreeMap;
@@ -127,6 +129,7 @@ impl Node {
                 proposer.clone(),
                 cfg.gc.clone(),
             )),
+            tokio::spawn(run_schedules(core.clone(), raft.clone(), proposer.clone())),
         ];
         let api = BrokerApi::new(core, proposer, raft.clone(), cfg.limits.clone());
 

@@ -56,6 +56,9 @@ impl From<CommandError> for ApiError {
             CommandError::UnknownProcess(_) => {
                 ApiError::not_found("unknown_process", e.to_string())
             }
+            CommandError::UnknownSchedule(_) => {
+                ApiError::not_found("unknown_schedule", e.to_string())
+            }
             CommandError::Conflict(_) => ApiError::new(409, "conflict", e.to_string()),
             CommandError::Invalid(_) => ApiError::invalid(e.to_string()),
         }

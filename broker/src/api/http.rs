@@ -75,7 +75,8 @@ fn client_api(api: BrokerApi) -> Router {
         .route("/api/v1/actors/block", post(block))
         .route("/api/v1/actors/unblock", post(unblock))
         .with_state(api.clone())
-        .merge(super::process_ops::routes(api))
+        .merge(super::process_ops::routes(api.clone()))
+        .merge(super::schedules::routes(api.clone()))
 }
 
 async fn cluster_status(State(admin): State<ClusterAdmin>) -> Response {

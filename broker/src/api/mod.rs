@@ -8,6 +8,7 @@ pub mod forward;
 pub mod http;
 mod limits;
 pub mod process_ops;
+pub mod schedules;
 
 pub use error::ApiError;
 pub use limits::Limits;

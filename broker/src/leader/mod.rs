@@ -8,12 +8,14 @@ mod gc;
 mod leadership;
 mod leases;
 mod proposer;
+mod schedules;
 mod timers;
 
 pub use gc::{run_gc, GcConfig};
 pub use leadership::watch_leadership;
 pub use leases::run_lease_expiry;
 pub use proposer::{ProposeError, Proposer};
+pub use schedules::run_schedules;
 pub use timers::run_timers;
 
 /// Waits until this node leads; `false` once Raft has stopped. The loops that propose

@@ -10,6 +10,7 @@ pub mod history;
 mod ids;
 mod json;
 mod process;
+pub mod schedule;
 mod task;
 mod time;
 pub mod wire;

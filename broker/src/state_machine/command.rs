@@ -3,6 +3,7 @@
 //! Every state change is one of these, applied deterministically. Time is a field of
 //! the command (read once by the leader), never read during apply.
 
+use crate::model::schedule::{CreateSchedule, Schedule};
 use crate::model::wire::{ReleaseReceipt, StartProcessResponse};
 use crate::model::{ActorId, Decision, Millis, ProcessId, TaskId, TaskList, TaskSpec};
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,26 @@ pub enum Command {
         actor_id: ActorId,
         task_list: Option<TaskList>,
     },
+    /// Create a named schedule; its first tick is the first one after `now`.
+    CreateSchedule {
+        now: Millis,
+        request: CreateSchedule,
+    },
+    /// Stop a schedule's ticks (nothing is caught up on resume).
+    PauseSchedule { name: String },
+    /// Restart a paused schedule's ticks from `now`.
+    ResumeSchedule { now: Millis, name: String },
+    /// Delete a schedule (processes it started are unaffected).
+    DeleteSchedule { name: String },
+    /// Start the schedule's process: at `tick` (only if that is still its next tick,
+    /// which makes a repeated proposal fire once) or, without a tick, now ("run now").
+    FireSchedule {
+        now: Millis,
+        name: String,
+        tick: Option<Millis>,
+        process_id: ProcessId,
+        task_id: TaskId,
+    },
 }
 
 /// What a successfully applied command answers.
@@ -52,6 +73,10 @@ pub enum Reply {
     Collected(u32),
     /// Block/unblock: whether anything changed.
     Changed(bool),
+    /// A schedule after the command (a deleted one: as it was).
+    Schedule(Box<Schedule>),
+    /// The process a schedule firing started (`None`: the tick had already fired).
+    ScheduleFired(Option<StartProcessResponse>),
 }
 
 /// Why a command was rejected. A rejected command changes nothing.
@@ -61,6 +86,8 @@ pub enum CommandError {
     UnknownTask(TaskId),
     #[error("unknown process {0}")]
     UnknownProcess(ProcessId),
+    #[error("unknown schedule {0:?}")]
+    UnknownSchedule(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]

@@ -16,6 +16,7 @@ mod history;
 mod records;
 mod release;
 mod resolve;
+mod schedule;
 mod start;
 mod views;
 
@@ -46,6 +47,8 @@ pub struct Effects {
     pub timer_armed: bool,
     /// Processes that finished or broke.
     pub ended: Vec<ProcessId>,
+    /// A schedule was created, changed or fired (the schedule loop re-reads its tick).
+    pub schedules_changed: bool,
 }
 
 /// The whole replicated state.
@@ -64,6 +67,8 @@ pub struct State {
     histories: history::Histories,
     /// Monotonic counter giving FIFO order among equally ready tasks.
     seq: u64,
+    /// Named schedules starting processes on a cron expression or an interval.
+    schedules: schedule::Schedules,
     /// Derived dispatch structure (see module docs).
     #[serde(skip)]
     queues: ReadyQueues,
@@ -109,6 +114,17 @@ impl State {
                 }
                 Ok(Reply::Changed(changed))
             }
+            Command::CreateSchedule { now, request } => self.create_schedule(*now, request),
+            Command::PauseSchedule { name } => self.set_schedule_paused(Millis(0), name, true),
+            Command::ResumeSchedule { now, name } => self.set_schedule_paused(*now, name, false),
+            Command::DeleteSchedule { name } => self.delete_schedule(name),
+            Command::FireSchedule {
+                now,
+                name,
+                tick,
+                process_id,
+                task_id,
+            } => self.fire_schedule(*now, name, *tick, *process_id, *task_id),
         }
     }
 
