@@ -1,6 +1,7 @@
 //! One broker node assembled: Raft over sled, the state machine core, the leader
 //! loops and the HTTP server (client API + Raft RPC) on one listening socket.
 
+use crate::api::auth::{require_token, AuthConfig};
 use crate::api::cluster::ClusterAdmin;
 use crate::api::forward::Forwarder;
 use crate::api::{http, BrokerApi, Limits};
@@ -47,6 +48,8 @@ pub struct NodeConfig {
     /// Start empty and wait to be added with `suslik cluster add-node` (never
     /// initialize a cluster of its own).
     pub join: bool,
+    /// Client tokens and the peer secret (all unset: open, for loopback use).
+    pub auth: AuthConfig,
 }
 
 impl NodeConfig {
@@ -64,6 +67,7 @@ impl NodeConfig {
             advertise: None,
             peers: BTreeMap::new(),
             join: false,
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -110,6 +114,7 @@ impl Node {
             raft_cfg.election_timeout_max_ms,
         ) = cfg.election_timeout_ms;
         raft_cfg.initial_members = cfg.peers.clone();
+        raft_cfg.peer_secret = cfg.auth.peer_secret().map(str::to_string);
         // One node initializes a new cluster: the lowest id among the peers.
         raft_cfg.bootstrap = !cfg.join
             && cfg
@@ -138,8 +143,13 @@ impl Node {
             cfg.limits.max_body_bytes,
             cfg.limits.max_poll_wait_ms,
         )?;
+        // Access control is the outermost layer: a refused call is never forwarded.
         let app = http::router(api.clone(), ClusterAdmin::new(raft.clone()), forwarder)
-            .merge(raft_routes(raft.clone()));
+            .merge(raft_routes(raft.clone()))
+            .layer(axum::middleware::from_fn_with_state(
+                std::sync::Arc::new(cfg.auth.clone()),
+                require_token,
+            ));
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use suslik_bootstrap::{logging, signal, Container};
-use suslik_client::HttpTransport;
+use suslik_client::{HttpConfig, HttpTransport};
 
 /// Runs the container from the config at `path`.
 pub fn main(path: &Path) -> ExitCode {
@@ -24,7 +24,11 @@ pub fn main(path: &Path) -> ExitCode {
         Err(code) => return code,
     };
     let code = rt.block_on(async move {
-        let transport = match HttpTransport::new(&config.servers) {
+        let http = HttpConfig {
+            token: config.effective_token(),
+            ..HttpConfig::default()
+        };
+        let transport = match HttpTransport::with_config(&config.servers, http) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("error: {}: servers: {e}", path.display());

@@ -13,6 +13,7 @@
 //!
 //! ```toml
 //! servers = ["127.0.0.1:7700", "127.0.0.1:7701"]
+//! # token = "…"      # the broker's actor token; or $SUSLIK_ACTOR_TOKEN
 //! shutdown_deadline_ms = 10000
 //!
 //! [logging]
@@ -67,6 +68,10 @@ pub struct BootstrapConfig {
     /// How long in-flight tasks may run after a stop signal before the container exits.
     #[serde(default = "default_shutdown_deadline_ms")]
     pub shutdown_deadline_ms: u64,
+    /// The broker's actor token, when it has tokens (sent as `Authorization: Bearer`).
+    /// `$SUSLIK_ACTOR_TOKEN` is used when this is absent, to keep it out of the file.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 /// One `[[actors]]` entry: a pool of pollers for one actor on one task list.
@@ -163,11 +168,20 @@ impl Default for BootstrapConfig {
             actors: Vec::new(),
             logging: LoggingConfig::default(),
             shutdown_deadline_ms: DEFAULT_SHUTDOWN_DEADLINE_MS,
+            token: None,
         }
     }
 }
 
 impl BootstrapConfig {
+    /// The token to send: the file's, else `$SUSLIK_ACTOR_TOKEN`, else none.
+    pub fn effective_token(&self) -> Option<String> {
+        self.token
+            .clone()
+            .or_else(|| std::env::var("SUSLIK_ACTOR_TOKEN").ok())
+            .filter(|t| !t.is_empty())
+    }
+
     /// Reads, parses and validates a config file (not yet against a registry: see
     /// [`check_actors`](Self::check_actors)).
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {

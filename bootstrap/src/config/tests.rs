@@ -111,7 +111,7 @@ fn unknown_field_in_an_actor_entry() {
 fn unknown_top_level_and_logging_fields() {
     assert_eq!(
         msg("serverz = []"),
-        "config/x.toml: serverz: unknown field, expected one of servers, actors, logging, shutdown_deadline_ms"
+        "config/x.toml: serverz: unknown field, expected one of servers, actors, logging, shutdown_deadline_ms, token"
     );
     assert_eq!(
         msg("[logging]\nlevl = \"debug\""),
@@ -212,4 +212,14 @@ fn every_error_is_one_line() {
         assert!(!m.contains('\n'), "{m}");
         assert!(m.starts_with("config/x.toml: "), "{m}");
     }
+}
+
+#[test]
+fn a_token_is_read_from_the_file_and_sent_by_the_container() {
+    let c = BootstrapConfig::parse(FILE, "servers = [\"127.0.0.1:7700\"]\ntoken = \"t0k\"\n")
+        .expect("valid");
+    assert_eq!(c.token.as_deref(), Some("t0k"));
+    assert_eq!(c.effective_token().as_deref(), Some("t0k"));
+    let none = BootstrapConfig::parse(FILE, "servers = [\"127.0.0.1:7700\"]\n").expect("valid");
+    assert_eq!(none.token, None);
 }

@@ -33,6 +33,8 @@ pub enum ClusterCallError {
 pub struct ClusterClient {
     server: String,
     http: reqwest::Client,
+    /// Sent as `Authorization: Bearer …` (the operator token).
+    token: Option<String>,
 }
 
 impl ClusterClient {
@@ -46,7 +48,14 @@ impl ClusterClient {
         ClusterClient {
             server,
             http: reqwest::Client::new(),
+            token: None,
         }
+    }
+
+    /// Sends `token` (the operator token) with every call.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token.filter(|t| !t.is_empty());
+        self
     }
 
     /// The node's view of the cluster.
@@ -83,6 +92,10 @@ impl ClusterClient {
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<ClusterStatus, ClusterCallError> {
         let server = self.server.clone();
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
         let resp = req
             .timeout(Duration::from_secs(120))
             .send()

@@ -113,8 +113,14 @@ async fn proxy(fwd: &Forwarder, leader: &str, req: Request) -> Result<Response, 
         .header(FORWARDED_HEADER, me.to_string())
         .timeout(fwd.timeout)
         .body(bytes);
-    if let Some(ct) = parts.headers.get(axum::http::header::CONTENT_TYPE) {
-        out = out.header(axum::http::header::CONTENT_TYPE, ct.clone());
+    // The leader checks the caller's token again (it has its own copy of the tokens).
+    for name in [
+        axum::http::header::CONTENT_TYPE,
+        axum::http::header::AUTHORIZATION,
+    ] {
+        if let Some(v) = parts.headers.get(&name) {
+            out = out.header(name.clone(), v.clone());
+        }
     }
     let resp = out.send().await.map_err(|e| {
         ApiError::new(

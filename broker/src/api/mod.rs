@@ -1,6 +1,7 @@
 //! The client API: [`BrokerApi`] is the in-process form (used by the HTTP handlers
 //! and by Taskurotta-style "no transport" embedding); [`http`] maps it onto `/api/v1`.
 
+pub mod auth;
 pub mod cluster;
 pub mod cluster_client;
 mod error;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use suslik_broker::api::auth::AuthConfig;
 use suslik_broker::api::cluster_client::ClusterClient;
 use suslik_broker::api::Limits;
 use suslik_broker::leader::GcConfig;
@@ -41,6 +42,8 @@ enum ClusterCommand {
         /// Any node of the cluster, host:port.
         #[arg(long, default_value = "127.0.0.1:7700")]
         server: String,
+        #[command(flatten)]
+        token: TokenArg,
     },
     /// Add a node: it catches up as a learner, then becomes a voter. The new node
     /// must be running (`suslik serve --join --node-id N …`).
@@ -53,6 +56,8 @@ enum ClusterCommand {
         /// host:port the other nodes reach the new node at.
         #[arg(long)]
         addr: String,
+        #[command(flatten)]
+        token: TokenArg,
     },
     /// Remove a node from the cluster.
     RemoveNode {
@@ -60,7 +65,33 @@ enum ClusterCommand {
         server: String,
         #[arg(long)]
         node_id: u64,
+        #[command(flatten)]
+        token: TokenArg,
     },
+}
+
+/// The operator token of `suslik cluster …`.
+#[derive(clap::Args)]
+struct TokenArg {
+    /// The operator token, when the cluster has tokens [default: $SUSLIK_OPERATOR_TOKEN]
+    #[arg(long)]
+    token: Option<String>,
+}
+
+impl TokenArg {
+    fn resolve(self) -> Option<String> {
+        self.token.or_else(|| env_secret(ENV_OPERATOR_TOKEN))
+    }
+}
+
+/// Environment variables that supply the tokens, so they stay out of files and `ps`.
+const ENV_ACTOR_TOKEN: &str = "SUSLIK_ACTOR_TOKEN";
+const ENV_OPERATOR_TOKEN: &str = "SUSLIK_OPERATOR_TOKEN";
+const ENV_PEER_SECRET: &str = "SUSLIK_PEER_SECRET";
+
+/// A non-empty environment variable.
+fn env_secret(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 #[derive(clap::Args)]
@@ -127,6 +158,22 @@ struct ServeArgs {
     /// Print the effective settings as TOML and exit without serving.
     #[arg(long)]
     print_config: bool,
+    /// Token for deciders and workers (poll, release, start, …)
+    /// [default: $SUSLIK_ACTOR_TOKEN, then [auth] actor_token]
+    #[arg(long)]
+    actor_token: Option<String>,
+    /// Token for operators: every call, including the console and cluster management
+    /// [default: $SUSLIK_OPERATOR_TOKEN, then [auth] operator_token]
+    #[arg(long)]
+    operator_token: Option<String>,
+    /// Secret shared by the members of a cluster, required on Raft RPC
+    /// [default: $SUSLIK_PEER_SECRET, then [auth] peer_secret]
+    #[arg(long)]
+    peer_secret: Option<String>,
+    /// Serve a non-loopback address without tokens (anyone who reaches it may call
+    /// anything).
+    #[arg(long)]
+    insecure: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -159,6 +206,42 @@ struct FileConfig {
     heartbeat_ms: Option<u64>,
     election_timeout_ms: Option<String>,
     log_format: Option<LogFormat>,
+    insecure: Option<bool>,
+    auth: Option<AuthFile>,
+}
+
+/// The `[auth]` section of the settings file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthFile {
+    actor_token: Option<String>,
+    operator_token: Option<String>,
+    peer_secret: Option<String>,
+}
+
+/// Effective tokens; printed by `--print-config` only as whether each is set.
+#[derive(Debug, Serialize)]
+struct AuthSettings {
+    #[serde(serialize_with = "redacted")]
+    actor_token: Option<String>,
+    #[serde(serialize_with = "redacted")]
+    operator_token: Option<String>,
+    #[serde(serialize_with = "redacted")]
+    peer_secret: Option<String>,
+}
+
+fn redacted<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if v.is_some() { "<set>" } else { "<unset>" })
+}
+
+impl AuthSettings {
+    fn config(&self) -> AuthConfig {
+        AuthConfig {
+            actor_token: self.actor_token.clone(),
+            operator_token: self.operator_token.clone(),
+            peer_secret: self.peer_secret.clone(),
+        }
+    }
 }
 
 /// The effective settings of `serve`.
@@ -180,6 +263,8 @@ struct Settings {
     heartbeat_ms: u64,
     election_timeout_ms: String,
     log_format: LogFormat,
+    insecure: bool,
+    auth: AuthSettings,
 }
 
 impl Settings {
@@ -188,6 +273,23 @@ impl Settings {
         let defaults = NodeConfig::single(PathBuf::from("./data"));
         let limits = &defaults.limits;
         let json = args.json_logs.then_some(LogFormat::Json);
+        let auth_file = file.auth.unwrap_or_default();
+        // A flag, then the environment, then the file; an empty value counts as unset.
+        let secret = |flag: &Option<String>, env: &str, file: Option<String>| {
+            flag.clone()
+                .or_else(|| env_secret(env))
+                .or(file)
+                .filter(|v| !v.is_empty())
+        };
+        let auth = AuthSettings {
+            actor_token: secret(&args.actor_token, ENV_ACTOR_TOKEN, auth_file.actor_token),
+            operator_token: secret(
+                &args.operator_token,
+                ENV_OPERATOR_TOKEN,
+                auth_file.operator_token,
+            ),
+            peer_secret: secret(&args.peer_secret, ENV_PEER_SECRET, auth_file.peer_secret),
+        };
         let s = Settings {
             node_id: args.node_id.or(file.node_id).unwrap_or(1),
             listen: args
@@ -236,6 +338,8 @@ impl Settings {
                 .or(json)
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
+            insecure: args.insecure || file.insecure.unwrap_or(false),
+            auth,
         };
         for (name, value) in [
             ("lease_ms", s.lease_ms),
@@ -257,7 +361,36 @@ impl Settings {
                 s.heartbeat_ms
             ));
         }
+        s.check_exposure()?;
         Ok(s)
+    }
+
+    /// A node reachable from other machines must not be open to anyone: it needs the
+    /// client tokens (and, in a cluster, the peer secret) unless `--insecure`.
+    fn check_exposure(&self) -> Result<(), String> {
+        if self.insecure || self.listen.ip().is_loopback() {
+            return Ok(());
+        }
+        let auth = self.auth.config();
+        if !auth.clients_need_token() {
+            return Err(format!(
+                "refusing to serve {} without tokens: anyone who can reach it could call \
+                 everything. Set an operator token (and an actor token) with \
+                 --operator-token / $SUSLIK_OPERATOR_TOKEN or [auth] in the config, \
+                 listen on 127.0.0.1, or pass --insecure",
+                self.listen
+            ));
+        }
+        let clustered = !self.peers.is_empty() || self.join;
+        if clustered && auth.peer_secret().is_none() {
+            return Err(format!(
+                "refusing to serve cluster traffic on {} without a peer secret: set \
+                 --peer-secret / $SUSLIK_PEER_SECRET or [auth] peer_secret (the same on \
+                 every member), or pass --insecure",
+                self.listen
+            ));
+        }
+        Ok(())
     }
 
     /// `--peers` as `node id → host:port`.
@@ -390,6 +523,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         peers,
         advertise: settings.advertise,
         join: settings.join,
+        auth: settings.auth.config(),
     };
     runtime.block_on(async move {
         let node = match Node::start(cfg).await {
@@ -450,14 +584,32 @@ fn cluster(cmd: ClusterCommand) -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cmd {
-            ClusterCommand::Status { server } => ClusterClient::new(&server).status().await,
+            ClusterCommand::Status { server, token } => {
+                ClusterClient::new(&server)
+                    .with_token(token.resolve())
+                    .status()
+                    .await
+            }
             ClusterCommand::AddNode {
                 server,
                 node_id,
                 addr,
-            } => ClusterClient::new(&server).add_node(node_id, &addr).await,
-            ClusterCommand::RemoveNode { server, node_id } => {
-                ClusterClient::new(&server).remove_node(node_id).await
+                token,
+            } => {
+                ClusterClient::new(&server)
+                    .with_token(token.resolve())
+                    .add_node(node_id, &addr)
+                    .await
+            }
+            ClusterCommand::RemoveNode {
+                server,
+                node_id,
+                token,
+            } => {
+                ClusterClient::new(&server)
+                    .with_token(token.resolve())
+                    .remove_node(node_id)
+                    .await
             }
         }
     });

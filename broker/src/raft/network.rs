@@ -38,6 +38,8 @@ pub const SNAPSHOT_PATH: &str = "/raft/snapshot";
 pub struct HttpNetworkFactory {
     self_id: NodeId,
     client: reqwest::Client,
+    /// Sent on every RPC in [`crate::api::auth::PEER_SECRET_HEADER`] when set.
+    peer_secret: Option<String>,
 }
 
 impl HttpNetworkFactory {
@@ -50,7 +52,18 @@ impl HttpNetworkFactory {
             .connect_timeout(Duration::from_secs(2))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
-        Ok(Self { self_id, client })
+        Ok(Self {
+            self_id,
+            client,
+            peer_secret: None,
+        })
+    }
+
+    /// Sends the cluster's shared secret with every RPC (peers require it when they
+    /// have one configured).
+    pub fn with_peer_secret(mut self, secret: Option<String>) -> Self {
+        self.peer_secret = secret.filter(|s| !s.is_empty());
+        self
     }
 }
 
@@ -63,6 +76,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetworkFactory {
             target,
             node: node.clone(),
             client: self.client.clone(),
+            peer_secret: self.peer_secret.clone(),
         }
     }
 }
@@ -73,6 +87,7 @@ pub struct HttpNetwork {
     target: NodeId,
     node: BasicNode,
     client: reqwest::Client,
+    peer_secret: Option<String>,
 }
 
 type RpcResult<T, E> = Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
@@ -101,14 +116,16 @@ impl HttpNetwork {
         let body = bincode::serialize(req)
             .map_err(|e| network_error(format!("encoding {action} request: {e}")))?;
         let timeout = option.hard_ttl();
-        let reply = self
+        let mut request = self
             .client
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .timeout(timeout)
-            .body(body)
-            .send()
-            .await;
+            .body(body);
+        if let Some(secret) = &self.peer_secret {
+            request = request.header(crate::api::auth::PEER_SECRET_HEADER, secret);
+        }
+        let reply = request.send().await;
         let reply = match reply {
             Ok(reply) => reply,
             Err(e) => return Err(self.send_error(e, action, timeout)),

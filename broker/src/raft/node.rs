@@ -42,6 +42,8 @@ pub struct RaftConfig {
     /// Members to initialize a pristine cluster with (`id → host:port`); empty means
     /// this node alone. Only used when `bootstrap` is set.
     pub initial_members: BTreeMap<NodeId, String>,
+    /// The cluster's shared secret, sent with every RPC to the peers.
+    pub peer_secret: Option<String>,
 }
 
 impl RaftConfig {
@@ -64,6 +66,7 @@ impl RaftConfig {
             election_timeout_max_ms: 800,
             bootstrap: true,
             initial_members: BTreeMap::new(),
+            peer_secret: None,
         }
     }
 
@@ -107,7 +110,9 @@ pub async fn start_raft(
     let state_machine = SledStateMachine::open(&db, durable, applier)
         .await
         .context("opening raft state machine")?;
-    let network = HttpNetworkFactory::new(cfg.node_id).context("building raft http client")?;
+    let network = HttpNetworkFactory::new(cfg.node_id)
+        .context("building raft http client")?
+        .with_peer_secret(cfg.peer_secret.clone());
     let raft = Raft::new(cfg.node_id, config, network, log_store, state_machine)
         .await
         .context("starting raft")?;

@@ -200,9 +200,17 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    /// A client for this server.
+    /// A client for this server; it sends the server's `--operator-token`, if any.
     pub fn api(&self) -> Api {
-        Api::new(&self.base())
+        Api::new(&self.base()).with_token(self.operator_token())
+    }
+
+    /// The `--operator-token` this server was started with.
+    pub fn operator_token(&self) -> Option<String> {
+        self.args
+            .iter()
+            .position(|a| a == "--operator-token")
+            .and_then(|i| self.args.get(i + 1).cloned())
     }
 
     /// The address it listens on.
@@ -266,6 +274,8 @@ impl Failure {
 pub struct Api {
     http: reqwest::Client,
     base: String,
+    /// Sent as `Authorization: Bearer …` when set.
+    token: Option<String>,
 }
 
 impl Api {
@@ -276,6 +286,22 @@ impl Api {
                 .build()
                 .expect("http client"),
             base: base.to_string(),
+            token: None,
+        }
+    }
+
+    /// The same client sending `token` (or none).
+    pub fn with_token(mut self, token: Option<String>) -> Api {
+        self.token = token;
+        self
+    }
+
+    /// A request with this client's token.
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, self.url(path));
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
         }
     }
 
@@ -291,8 +317,7 @@ impl Api {
     /// POSTs `body` as JSON; returns the status and the JSON answer.
     pub async fn post_json<B: Serialize + ?Sized>(&self, path: &str, body: &B) -> (u16, Value) {
         let r = self
-            .http
-            .post(self.url(path))
+            .request(reqwest::Method::POST, path)
             .json(body)
             .send()
             .await
@@ -303,8 +328,7 @@ impl Api {
     /// POSTs raw bytes with a content type; returns the status and the JSON answer.
     pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
         let r = self
-            .http
-            .post(self.url(path))
+            .request(reqwest::Method::POST, path)
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body)
             .send()
@@ -315,15 +339,18 @@ impl Api {
 
     /// GETs `path`; returns the status and the JSON answer.
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let r = self.http.get(self.url(path)).send().await.expect("request");
+        let r = self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("request");
         status_and_json(r).await
     }
 
     /// GETs `path`; the status and the JSON answer, or the transport error.
     pub async fn try_get_value(&self, path: &str) -> Result<(u16, Value), Failure> {
         let r = self
-            .http
-            .get(self.url(path))
+            .request(reqwest::Method::GET, path)
             .send()
             .await
             .map_err(Failure::Transport)?;
@@ -340,8 +367,7 @@ impl Api {
     /// leader. Only for tests that inspect a follower's replica.
     pub async fn get_json_local(&self, path: &str) -> (u16, Value) {
         let r = self
-            .http
-            .get(self.url(path))
+            .request(reqwest::Method::GET, path)
             .header(suslik_broker::api::forward::FORWARDED_HEADER, "test")
             .send()
             .await
@@ -355,8 +381,7 @@ impl Api {
         body: &B,
     ) -> Result<T, Failure> {
         let r = self
-            .http
-            .post(self.url(path))
+            .request(reqwest::Method::POST, path)
             .json(body)
             .send()
             .await
@@ -366,8 +391,7 @@ impl Api {
 
     async fn try_get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
         let r = self
-            .http
-            .get(self.url(path))
+            .request(reqwest::Method::GET, path)
             .send()
             .await
             .map_err(Failure::Transport)?;

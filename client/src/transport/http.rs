@@ -46,6 +46,9 @@ pub struct HttpConfig {
     pub max_attempts: u32,
     /// Stop retrying once this much time has passed since the first attempt.
     pub give_up_after: Duration,
+    /// Sent as `Authorization: Bearer <token>` when the broker has tokens (the actor
+    /// token for deciders and workers, the operator token for admin tools).
+    pub token: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -57,6 +60,7 @@ impl Default for HttpConfig {
             backoff: Backoff::default(),
             max_attempts: 30,
             give_up_after: Duration::from_secs(30),
+            token: None,
         }
     }
 }
@@ -86,9 +90,13 @@ enum AttemptError {
 
 impl std::fmt::Debug for HttpTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let config = HttpConfig {
+            token: self.inner.config.token.as_ref().map(|_| "<set>".into()),
+            ..self.inner.config.clone()
+        };
         f.debug_struct("HttpTransport")
             .field("addresses", &self.addresses())
-            .field("config", &self.inner.config)
+            .field("config", &config)
             .finish()
     }
 }
@@ -102,6 +110,20 @@ impl HttpTransport {
         S: AsRef<str>,
     {
         HttpTransport::with_config(addresses, HttpConfig::default())
+    }
+
+    /// A transport over the given broker addresses that sends `token` with every
+    /// request, with default tuning.
+    pub fn with_token<I, S>(addresses: I, token: impl Into<String>) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let config = HttpConfig {
+            token: Some(token.into()),
+            ..HttpConfig::default()
+        };
+        HttpTransport::with_config(addresses, config)
     }
 
     /// A transport over the given broker addresses with explicit tuning.
@@ -206,6 +228,9 @@ impl HttpTransport {
             .client
             .request(method, url.clone())
             .timeout(timeout);
+        if let Some(token) = self.inner.config.token.as_deref().filter(|t| !t.is_empty()) {
+            req = req.bearer_auth(token);
+        }
         if let Some(b) = body {
             req = req
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
