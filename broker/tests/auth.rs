@@ -77,6 +77,7 @@ const ROUTES: &[(&str, &str, Role)] = &[
     ("POST", "/api/v1/schedules/{name}/resume", Role::Operator),
     ("POST", "/api/v1/schedules/{name}/run", Role::Operator),
     ("DELETE", "/api/v1/schedules/{name}", Role::Operator),
+    ("GET", "/api/v1/schedules/{name}", Role::Operator),
     ("POST", "/api/v1/queues/purge", Role::Operator),
     ("GET", "/api/v1/queues/activity", Role::Operator),
     ("GET", "/api/v1/queues/hovering", Role::Operator),
