@@ -288,6 +288,6 @@ pub struct RaftStatus {
     pub state: String,
 }
 
-fn unexpected(r: Reply) -> ApiError {
+pub(crate) fn unexpected(r: Reply) -> ApiError {
     ApiError::new(500, "internal", format!("unexpected reply {r:?}"))
 }

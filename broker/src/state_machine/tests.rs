@@ -1156,3 +1156,5 @@ fn the_history_lists_what_happened_in_order() {
     assert!(s.history(&pid, 0, 10).is_none());
     assert!(s.histories.0.is_empty(), "history outlived its process");
 }
+
+mod process_ops;
