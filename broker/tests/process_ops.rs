@@ -453,3 +453,38 @@ async fn bad_selections_get_clear_errors_and_change_nothing() {
         .await;
     assert_eq!((status, &body["restarted"]), (200, &json!(0)), "{body}");
 }
+
+#[tokio::test]
+async fn a_start_with_a_used_idempotency_key_returns_the_existing_process() {
+    let server = Server::start().await;
+    let api = server.api();
+    let mut req = start("d#1", "run", vec![value(json!(1))]);
+    req.idempotency_key = Some("order-42".into());
+    let (status, first) = api.post_json("/api/v1/processes", &req).await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["existing"], false);
+    // Another start with the same key, even with other ids and arguments.
+    let mut again = start("d#1", "run", vec![value(json!(2))]);
+    again.idempotency_key = Some("order-42".into());
+    again.process_id = Some(ProcessId::random());
+    let (status, second) = api.post_json("/api/v1/processes", &again).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["existing"], true);
+    assert_eq!(second["process_id"], first["process_id"]);
+    assert_eq!(second["task_id"], first["task_id"]);
+    let (_, stats) = api.get_json("/api/v1/stats").await;
+    assert_eq!(
+        (&stats["processes"], &stats["tasks"]),
+        (&json!(1), &json!(1)),
+        "{stats}"
+    );
+
+    for bad in [String::new(), "k".repeat(300)] {
+        let mut req = start("d#1", "run", vec![]);
+        req.idempotency_key = Some(bad);
+        let (status, body) = api.post_json("/api/v1/processes", &req).await;
+        assert_eq!((status, code(&body)), (400, Some("invalid")), "{body}");
+    }
+    let (_, stats) = api.get_json("/api/v1/stats").await;
+    assert_eq!(stats["processes"], 1);
+}

@@ -16,6 +16,8 @@ pub enum Command {
         now: Millis,
         process_id: ProcessId,
         custom_id: Option<String>,
+        /// A start with a key already used answers with the process it started.
+        idempotency_key: Option<String>,
         start: TaskSpec,
     },
     /// Store a decision: resolve the task's promise (or schedule a retry, or break the

@@ -55,6 +55,9 @@ impl State {
         if let Some(b) = &process.broken {
             self.broken.remove(&(b.at, *pid));
         }
+        if let Some(k) = &process.idempotency_key {
+            self.idempotency.remove(k);
+        }
         for id in &process.tasks {
             let Some(task) = self.tasks.remove(id) else {
                 continue;

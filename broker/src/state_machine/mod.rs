@@ -65,6 +65,8 @@ pub struct State {
     /// Ended processes by end time: what garbage collection walks, oldest first,
     /// without scanning live processes.
     ended: BTreeSet<(Millis, ProcessId)>,
+    /// Idempotency key → the process a start with that key created.
+    idempotency: HashMap<String, ProcessId>,
     /// Broken processes by the time they broke: what the broken listings walk, without
     /// scanning the others.
     broken: BTreeSet<(Millis, ProcessId)>,
@@ -89,8 +91,15 @@ impl State {
                 now,
                 process_id,
                 custom_id,
+                idempotency_key,
                 start,
-            } => self.start_process(*now, *process_id, custom_id.clone(), start),
+            } => self.start_keyed_process(
+                *now,
+                *process_id,
+                custom_id.clone(),
+                idempotency_key.as_deref(),
+                start,
+            ),
             Command::Release { now, decision } => self.release(*now, decision),
             Command::FireTimers { now } => Ok(Reply::Fired(self.fire_timers(*now))),
             Command::CollectGarbage {

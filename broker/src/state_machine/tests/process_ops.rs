@@ -289,3 +289,99 @@ fn delete_removes_ended_processes_only_with_everything_they_own() {
     );
     assert!(s.process_view(&running).is_some());
 }
+
+fn keyed_start(s: &mut State, key: &str) -> CommandResult {
+    s.apply(&Command::StartProcess {
+        now: Millis(0),
+        process_id: ProcessId::random(),
+        custom_id: None,
+        idempotency_key: Some(key.into()),
+        start: spec("decider#1", "start", TaskKind::DeciderStart, vec![]),
+    })
+}
+
+fn started(r: CommandResult) -> wire::StartProcessResponse {
+    match r {
+        Ok(Reply::Started(r)) => r,
+        other => panic!("expected a start, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_start_with_a_used_idempotency_key_returns_the_first_process() {
+    let mut s = State::default();
+    let first = started(keyed_start(&mut s, "order-7"));
+    assert!(!first.existing);
+    let before = s.to_snapshot().unwrap();
+    let again = started(keyed_start(&mut s, "order-7"));
+    assert!(again.existing);
+    assert_eq!(
+        (again.process_id, again.task_id),
+        (first.process_id, first.task_id)
+    );
+    assert_eq!(
+        s.to_snapshot().unwrap(),
+        before,
+        "a repeated keyed start changed state"
+    );
+    assert!(!started(keyed_start(&mut s, "order-8")).existing);
+    assert_eq!(s.counts().processes, 2);
+
+    // Once the process is deleted, the key is free again.
+    poll(&mut s, "decider#1");
+    release(
+        &mut s,
+        decision(first.task_id, Outcome::Value(val(1.into())), vec![]),
+    )
+    .unwrap();
+    s.apply(&Command::DeleteProcesses {
+        process_ids: vec![first.process_id],
+    })
+    .unwrap();
+    let later = started(keyed_start(&mut s, "order-7"));
+    assert!(!later.existing);
+    assert_ne!(later.process_id, first.process_id);
+}
+
+/// The new commands, their answers and the new indexes survive the log's and the
+/// snapshot's encoding (bincode).
+#[test]
+fn process_operations_round_trip_through_the_log_and_snapshots() {
+    let ids = vec![ProcessId::random(), ProcessId::random()];
+    let req = Request {
+        commands: vec![
+            Command::RestartProcesses {
+                now: Millis(1),
+                process_ids: ids.clone(),
+            },
+            Command::DeleteProcesses {
+                process_ids: ids.clone(),
+            },
+            Command::AbortProcesses {
+                now: Millis(2),
+                process_ids: ids.clone(),
+                reason: Some("why".into()),
+            },
+        ],
+    };
+    let bytes = bincode::serialize(&req).unwrap();
+    assert_eq!(bincode::deserialize::<Request>(&bytes).unwrap(), req);
+    for reply in [Reply::Restarted(ids), Reply::Deleted(3), Reply::Aborted(4)] {
+        let bytes = bincode::serialize(&reply).unwrap();
+        assert_eq!(bincode::deserialize::<Reply>(&bytes).unwrap(), reply);
+    }
+
+    let mut s = State::default();
+    let keyed = started(keyed_start(&mut s, "k"));
+    let (broken, main, _) = two_workers(&mut s, "pay#1");
+    fail(&mut s, main.task_id, "pay.Declined");
+    let r = State::from_snapshot(&s.to_snapshot().unwrap()).unwrap();
+    assert_eq!(r.broken_ids(&BrokenFilter::default(), 10), vec![broken]);
+    assert_eq!(r.history(&broken, 0, 100), s.history(&broken, 0, 100));
+    let mut r = r;
+    assert!(started(keyed_start(&mut r, "k")).existing);
+    assert_eq!(
+        keyed.process_id,
+        started(keyed_start(&mut r, "k")).process_id
+    );
+}
