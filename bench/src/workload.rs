@@ -45,6 +45,7 @@ pub fn start_request(n: i64) -> Result<(ProcessId, StartProcessRequest), String>
         custom_id: None,
         task_id: Some(TaskId::random()),
         process_id: Some(process_id),
+        idempotency_key: None,
     };
     Ok((process_id, req))
 }

@@ -20,6 +20,7 @@ use suslik_broker::model::{Millis, ProcessId, ProcessState, TaskId};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StartOptions {
     custom_id: Option<String>,
+    idempotency_key: Option<String>,
     process_id: Option<ProcessId>,
     task_id: Option<TaskId>,
     call: CallOptions,
@@ -34,6 +35,14 @@ impl StartOptions {
     /// A business id to find the process by (not required to be unique).
     pub fn custom_id(mut self, id: impl Into<String>) -> Self {
         self.custom_id = Some(id.into());
+        self
+    }
+
+    /// Starts at most one process per key: a start with a key already used returns
+    /// the process that key started (for as long as the broker keeps it) instead of
+    /// starting another. At most 256 bytes.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
         self
     }
 
@@ -102,6 +111,7 @@ impl ProcessClient {
             custom_id: options.custom_id,
             task_id: Some(options.task_id.unwrap_or_else(TaskId::random)),
             process_id: Some(options.process_id.unwrap_or_else(ProcessId::random)),
+            idempotency_key: options.idempotency_key,
         };
         Ok(self.start_request(req).await?.process_id)
     }

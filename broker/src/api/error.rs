@@ -60,6 +60,7 @@ impl From<CommandError> for ApiError {
                 ApiError::not_found("unknown_schedule", e.to_string())
             }
             CommandError::Conflict(_) => ApiError::new(409, "conflict", e.to_string()),
+            CommandError::ProcessAborted(_) => ApiError::new(409, "process_aborted", e.to_string()),
             CommandError::Invalid(_) => ApiError::invalid(e.to_string()),
         }
     }

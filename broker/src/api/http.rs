@@ -102,7 +102,12 @@ async fn start_process(
     ApiJson(req): ApiJson<StartProcessRequest>,
 ) -> Result<Response, ApiError> {
     let r = api.start_process(req).await?;
-    Ok((StatusCode::CREATED, Json(r)).into_response())
+    let status = if r.existing {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(r)).into_response())
 }
 
 async fn get_process(

@@ -70,10 +70,19 @@ impl BrokerApi {
                 return Err(ApiError::invalid("custom_id is too long"));
             }
         }
+        if let Some(k) = &req.idempotency_key {
+            if k.is_empty() || k.len() > self.limits.max_name_bytes {
+                return Err(ApiError::invalid(format!(
+                    "idempotency_key must be 1 to {} bytes",
+                    self.limits.max_name_bytes
+                )));
+            }
+        }
         let cmd = Command::StartProcess {
             now: Millis::now(),
             process_id: req.process_id.unwrap_or_else(ProcessId::random),
             custom_id: req.custom_id,
+            idempotency_key: req.idempotency_key,
             start,
         };
         match self.commit(cmd).await? {
@@ -288,6 +297,6 @@ pub struct RaftStatus {
     pub state: String,
 }
 
-fn unexpected(r: Reply) -> ApiError {
+pub(crate) fn unexpected(r: Reply) -> ApiError {
     ApiError::new(500, "internal", format!("unexpected reply {r:?}"))
 }

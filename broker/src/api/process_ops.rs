@@ -8,15 +8,26 @@
 //! eligible (someone else restarted or deleted it meanwhile); the answers count what
 //! was done.
 
-use super::{ApiError, BrokerApi};
+use super::http::ApiJson;
+use super::{unexpected, ApiError, BrokerApi};
 use crate::model::history::HistoryPage;
-use crate::model::ProcessId;
+use crate::model::ops::{
+    AbortAnswer, AbortRequest, BrokenFilter, BrokenGroups, BrokenList, DeleteAnswer, GroupBy,
+    RestartAnswer, RestartPreview, Selection,
+};
+use crate::model::{Millis, ProcessId};
+use crate::state_machine::{Command, Reply, MAX_DETAIL_BYTES};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use std::collections::HashSet;
+
+/// Most processes one bulk call acts on; a filter that matches more selects the most
+/// recently broken ones (call again for the rest).
+pub const MAX_SELECTION: usize = 10_000;
 
 /// Default page size of list answers.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -44,6 +55,123 @@ impl PageQuery {
 }
 
 impl BrokerApi {
+    /// Broken processes matching `filter`, most recently broken first.
+    pub fn broken(&self, filter: &BrokenFilter, offset: usize, limit: usize) -> BrokenList {
+        self.core
+            .lock()
+            .broken_list(filter, offset, limit.min(MAX_LIMIT))
+    }
+
+    /// Broken processes matching `filter`, grouped by `by`.
+    pub fn broken_groups(&self, by: GroupBy, filter: &BrokenFilter) -> BrokenGroups {
+        self.core.lock().broken_groups(by, filter)
+    }
+
+    /// The tasks a restart of `selection` would re-run.
+    pub fn restart_preview(&self, selection: Selection) -> Result<RestartPreview, ApiError> {
+        let ids = self.select(selection.process_ids, selection.filter)?;
+        Ok(RestartPreview {
+            tasks: self.core.lock().restart_preview(&ids),
+        })
+    }
+
+    /// Restarts the broken processes of `selection`.
+    pub async fn restart(&self, selection: Selection) -> Result<RestartAnswer, ApiError> {
+        let ids = self.select(selection.process_ids, selection.filter)?;
+        let selected = ids.len();
+        let cmd = Command::RestartProcesses {
+            now: Millis::now(),
+            process_ids: ids,
+        };
+        match self.commit(cmd).await? {
+            Reply::Restarted(process_ids) => Ok(RestartAnswer {
+                restarted: process_ids.len(),
+                skipped: selected - process_ids.len(),
+                process_ids,
+            }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Deletes the ended processes of `selection` (a filter selects broken ones).
+    pub async fn delete_processes(&self, selection: Selection) -> Result<DeleteAnswer, ApiError> {
+        let ids = self.select(selection.process_ids, selection.filter)?;
+        let selected = ids.len();
+        match self
+            .commit(Command::DeleteProcesses { process_ids: ids })
+            .await?
+        {
+            Reply::Deleted(n) => Ok(DeleteAnswer {
+                deleted: n as usize,
+                skipped: selected - n as usize,
+            }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Aborts the running or broken processes of the request's selection.
+    pub async fn abort(&self, req: AbortRequest) -> Result<AbortAnswer, ApiError> {
+        let ids = self.select(req.process_ids, req.filter)?;
+        let selected = ids.len();
+        let reason = req.reason.map(|r| {
+            let mut end = r.len().min(MAX_DETAIL_BYTES);
+            while !r.is_char_boundary(end) {
+                end -= 1;
+            }
+            r[..end].to_string()
+        });
+        let cmd = Command::AbortProcesses {
+            now: Millis::now(),
+            process_ids: ids,
+            reason,
+        };
+        match self.commit(cmd).await? {
+            Reply::Aborted(n) => Ok(AbortAnswer {
+                aborted: n as usize,
+                skipped: selected - n as usize,
+            }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Resolves a selection to process ids on this node (the leader, for a bulk
+    /// call): explicit ids must all exist; a filter selects matching broken processes.
+    fn select(
+        &self,
+        ids: Option<Vec<ProcessId>>,
+        filter: Option<BrokenFilter>,
+    ) -> Result<Vec<ProcessId>, ApiError> {
+        match (ids, filter) {
+            (Some(ids), None) => {
+                if ids.is_empty() {
+                    return Err(ApiError::invalid("empty selection: process_ids is []"));
+                }
+                if ids.len() > MAX_SELECTION {
+                    return Err(ApiError::invalid(format!(
+                        "at most {MAX_SELECTION} process ids per call"
+                    )));
+                }
+                let state = self.core.lock();
+                if let Some(id) = ids.iter().find(|id| !state.has_process(id)) {
+                    return Err(unknown_process(*id));
+                }
+                let mut seen = HashSet::with_capacity(ids.len());
+                Ok(ids.into_iter().filter(|id| seen.insert(*id)).collect())
+            }
+            (None, Some(filter)) => {
+                if filter.is_empty() {
+                    return Err(ApiError::invalid(
+                        "a filter needs at least one of error_type, actor, starter",
+                    ));
+                }
+                Ok(self.core.lock().broken_ids(&filter, MAX_SELECTION))
+            }
+            _ => Err(ApiError::invalid(
+                "select processes with exactly one of process_ids or filter",
+            )),
+        }
+    }
+
     /// Events of a process's history, oldest first.
     pub fn history(
         &self,
@@ -66,6 +194,12 @@ pub(super) fn unknown_process(id: ProcessId) -> ApiError {
 pub fn routes(api: BrokerApi) -> Router {
     Router::new()
         .route("/api/v1/processes/{id}/history", get(history))
+        .route("/api/v1/broken", get(broken))
+        .route("/api/v1/broken/groups", get(broken_groups))
+        .route("/api/v1/broken/restart/preview", post(restart_preview))
+        .route("/api/v1/broken/restart", post(restart))
+        .route("/api/v1/processes/delete", post(delete))
+        .route("/api/v1/processes/abort", post(abort))
         .with_state(api)
 }
 
@@ -88,4 +222,77 @@ async fn history(
     let page = query(page)?;
     let id = process_id(&id)?;
     Ok(Json(api.history(id, page.offset, page.limit())?).into_response())
+}
+
+/// Query of the broken listings: the filter, paging, and for groups `by`.
+#[derive(Debug, Deserialize)]
+struct BrokenQuery {
+    #[serde(default)]
+    error_type: Option<String>,
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    starter: Option<String>,
+    #[serde(default)]
+    offset: usize,
+    #[serde(default = "default_limit")]
+    limit: usize,
+    #[serde(default)]
+    by: Option<GroupBy>,
+}
+
+impl BrokenQuery {
+    fn filter(&self) -> BrokenFilter {
+        BrokenFilter {
+            error_type: self.error_type.clone(),
+            actor: self.actor.clone(),
+            starter: self.starter.clone(),
+        }
+    }
+}
+
+async fn broken(
+    State(api): State<BrokerApi>,
+    q: Result<Query<BrokenQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    Ok(Json(api.broken(&q.filter(), q.offset, q.limit)).into_response())
+}
+
+async fn broken_groups(
+    State(api): State<BrokerApi>,
+    q: Result<Query<BrokenQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let by =
+        q.by.ok_or_else(|| ApiError::invalid("by is required: error_type, actor or starter"))?;
+    Ok(Json(api.broken_groups(by, &q.filter())).into_response())
+}
+
+async fn restart_preview(
+    State(api): State<BrokerApi>,
+    ApiJson(sel): ApiJson<Selection>,
+) -> Result<Response, ApiError> {
+    Ok(Json(api.restart_preview(sel)?).into_response())
+}
+
+async fn restart(
+    State(api): State<BrokerApi>,
+    ApiJson(sel): ApiJson<Selection>,
+) -> Result<Response, ApiError> {
+    Ok(Json(api.restart(sel).await?).into_response())
+}
+
+async fn delete(
+    State(api): State<BrokerApi>,
+    ApiJson(sel): ApiJson<Selection>,
+) -> Result<Response, ApiError> {
+    Ok(Json(api.delete_processes(sel).await?).into_response())
+}
+
+async fn abort(
+    State(api): State<BrokerApi>,
+    ApiJson(req): ApiJson<AbortRequest>,
+) -> Result<Response, ApiError> {
+    Ok(Json(api.abort(req).await?).into_response())
 }

@@ -9,6 +9,7 @@ mod error;
 pub mod history;
 mod ids;
 mod json;
+pub mod ops;
 mod process;
 pub mod schedule;
 mod task;

@@ -27,6 +27,11 @@ pub struct StartProcessRequest {
     /// Id for the process; minted by the broker if absent.
     #[serde(default)]
     pub process_id: Option<ProcessId>,
+    /// Starting again with a key already used returns the process that key started
+    /// (`existing: true`) instead of starting another, for as long as that process is
+    /// kept (until it is deleted).
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
 }
 
 /// Answer to a start.
@@ -34,6 +39,10 @@ pub struct StartProcessRequest {
 pub struct StartProcessResponse {
     pub process_id: ProcessId,
     pub task_id: TaskId,
+    /// The idempotency key was used before: this is the process it started (HTTP 200
+    /// instead of 201).
+    #[serde(default)]
+    pub existing: bool,
 }
 
 /// `POST /api/v1/tasks/poll`: ask for ready tasks of one actor and task list.

@@ -16,6 +16,8 @@ pub enum Command {
         now: Millis,
         process_id: ProcessId,
         custom_id: Option<String>,
+        /// A start with a key already used answers with the process it started.
+        idempotency_key: Option<String>,
         start: TaskSpec,
     },
     /// Store a decision: resolve the task's promise (or schedule a retry, or break the
@@ -60,6 +62,22 @@ pub enum Command {
         process_id: ProcessId,
         task_id: TaskId,
     },
+    /// Re-run every failed-and-unaccepted task of each broken process (attempt + 1),
+    /// keeping everything released; the processes run again. Ids that are not broken
+    /// (any more) are skipped.
+    RestartProcesses {
+        now: Millis,
+        process_ids: Vec<ProcessId>,
+    },
+    /// Delete ended processes with everything they own; others are skipped.
+    DeleteProcesses { process_ids: Vec<ProcessId> },
+    /// Abort running or broken processes: their queued and delayed tasks are dropped,
+    /// later releases of their tasks refused. Ended ones are skipped.
+    AbortProcesses {
+        now: Millis,
+        process_ids: Vec<ProcessId>,
+        reason: Option<String>,
+    },
 }
 
 /// What a successfully applied command answers.
@@ -77,6 +95,12 @@ pub enum Reply {
     Schedule(Box<Schedule>),
     /// The process a schedule firing started (`None`: the tick had already fired).
     ScheduleFired(Option<StartProcessResponse>),
+    /// The processes a restart restarted, in selection order.
+    Restarted(Vec<ProcessId>),
+    /// How many processes were deleted.
+    Deleted(u32),
+    /// How many processes were aborted.
+    Aborted(u32),
 }
 
 /// Why a command was rejected. A rejected command changes nothing.
@@ -90,6 +114,8 @@ pub enum CommandError {
     UnknownSchedule(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("process {0} was aborted: its tasks take no releases")]
+    ProcessAborted(ProcessId),
     #[error("{0}")]
     Invalid(String),
 }

@@ -40,7 +40,8 @@ impl State {
     }
 
     /// Answers a release that needs no log entry: a task already released (a repeated
-    /// release gets the first answer). `None`: it must be proposed.
+    /// release gets the first answer), or a task of an aborted process (refused; an
+    /// abort is final). `None`: it must be proposed.
     ///
     /// A task this replica does not know is proposed too, not answered "unknown": the
     /// replica may lag the committed log (a node serving a forwarded call after
@@ -49,6 +50,9 @@ impl State {
     /// answer.
     pub fn answer_without_log(&self, d: &Decision) -> Option<CommandResult> {
         let task = self.tasks.get(&d.task_id)?;
+        if self.is_aborted(&task.process_id) {
+            return Some(Err(super::CommandError::ProcessAborted(task.process_id)));
+        }
         if d.attempt.is_some_and(|a| a < task.attempt) {
             return Some(super::release::resent_earlier_attempt(task, d));
         }

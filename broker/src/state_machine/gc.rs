@@ -30,11 +30,34 @@ impl State {
         due.len() as u32
     }
 
+    /// Deletes the ended ones of `ids` (an operator's call); returns how many.
+    pub(super) fn delete_processes(&mut self, ids: &[ProcessId]) -> u32 {
+        let mut deleted = 0;
+        for pid in ids {
+            if self.processes.get(pid).is_some_and(|p| p.state.is_ended()) {
+                self.delete_process(pid);
+                deleted += 1;
+            }
+        }
+        deleted
+    }
+
+    /// Deletes a process with everything it owns: tasks, queue slots and leases,
+    /// timers, promise-graph entries, history and index entries.
     fn delete_process(&mut self, pid: &ProcessId) {
         let Some(process) = self.processes.remove(pid) else {
             return;
         };
         self.histories.remove(pid);
+        if let Some(at) = process.ended_at {
+            self.ended.remove(&(at, *pid));
+        }
+        if let Some(b) = &process.broken {
+            self.broken.remove(&(b.at, *pid));
+        }
+        if let Some(k) = &process.idempotency_key {
+            self.idempotency.remove(k);
+        }
         for id in &process.tasks {
             let Some(task) = self.tasks.remove(id) else {
                 continue;

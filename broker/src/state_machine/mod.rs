@@ -9,6 +9,8 @@
 //! The ready queues and leases ([`ReadyQueues`]) ride along but are derived: rebuilt
 //! from task states on restore and never serialized. Polls touch only them.
 
+mod abort;
+mod broken;
 mod command;
 mod dispatch;
 mod gc;
@@ -26,7 +28,7 @@ pub use records::{ProcessRecord, PromiseState, Resolution, TaskRecord, TaskStatu
 
 use crate::graph::PromiseGraph;
 use crate::model::history::EventKind;
-use crate::model::{ActorId, Millis, ProcessId, QueueKey, TaskId, TaskList};
+use crate::model::{ActorId, Millis, ProcessId, ProcessState, QueueKey, TaskId, TaskList};
 use crate::queue::{QueueEntry, ReadyQueues};
 use crate::timers::Timers;
 use serde::{Deserialize, Serialize};
@@ -63,6 +65,11 @@ pub struct State {
     /// Ended processes by end time: what garbage collection walks, oldest first,
     /// without scanning live processes.
     ended: BTreeSet<(Millis, ProcessId)>,
+    /// Idempotency key → the process a start with that key created.
+    idempotency: HashMap<String, ProcessId>,
+    /// Broken processes by the time they broke: what the broken listings walk, without
+    /// scanning the others.
+    broken: BTreeSet<(Millis, ProcessId)>,
     /// Each live process's event history.
     histories: history::Histories,
     /// Monotonic counter giving FIFO order among equally ready tasks.
@@ -84,8 +91,15 @@ impl State {
                 now,
                 process_id,
                 custom_id,
+                idempotency_key,
                 start,
-            } => self.start_process(*now, *process_id, custom_id.clone(), start),
+            } => self.start_keyed_process(
+                *now,
+                *process_id,
+                custom_id.clone(),
+                idempotency_key.as_deref(),
+                start,
+            ),
             Command::Release { now, decision } => self.release(*now, decision),
             Command::FireTimers { now } => Ok(Reply::Fired(self.fire_timers(*now))),
             Command::CollectGarbage {
@@ -125,6 +139,21 @@ impl State {
                 process_id,
                 task_id,
             } => self.fire_schedule(*now, name, *tick, *process_id, *task_id),
+            Command::RestartProcesses { now, process_ids } => {
+                Ok(Reply::Restarted(self.restart_processes(*now, process_ids)))
+            }
+            Command::DeleteProcesses { process_ids } => {
+                Ok(Reply::Deleted(self.delete_processes(process_ids)))
+            }
+            Command::AbortProcesses {
+                now,
+                process_ids,
+                reason,
+            } => Ok(Reply::Aborted(self.abort_processes(
+                *now,
+                process_ids,
+                reason.as_deref(),
+            ))),
         }
     }
 
@@ -155,6 +184,9 @@ impl State {
     fn rebuild_queues(&mut self) {
         self.queues = ReadyQueues::default();
         for task in self.tasks.values() {
+            if self.is_aborted(&task.process_id) {
+                continue; // an aborted process's tasks left their queues for good
+            }
             if let TaskStatus::Ready { ready_at, seq } = task.status {
                 let entry = QueueEntry {
                     priority: task.spec.options.priority,
@@ -185,8 +217,8 @@ impl State {
     /// timer if its start time is still ahead.
     fn make_ready(&mut self, id: TaskId, now: Millis) {
         let start_at = match self.tasks.get(&id) {
-            Some(t) => t.spec.options.start_at,
-            None => return,
+            Some(t) if !self.is_aborted(&t.process_id) => t.spec.options.start_at,
+            _ => return,
         };
         match start_at {
             Some(at) if at > now => {
@@ -257,6 +289,13 @@ impl State {
                 self.effects.woken.push(k);
             }
         }
+    }
+
+    /// Whether `process_id` was aborted (its tasks neither run nor take releases).
+    fn is_aborted(&self, process_id: &ProcessId) -> bool {
+        self.processes
+            .get(process_id)
+            .is_some_and(|p| p.state == ProcessState::Aborted)
     }
 
     /// Whether polls of `key` get nothing.

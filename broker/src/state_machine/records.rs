@@ -104,4 +104,6 @@ pub struct ProcessRecord {
     /// when it reaches its final status). The process finishes when its start promise
     /// resolved and this is zero: O(1), no scan of `tasks`.
     pub unfinished: u32,
+    /// The idempotency key it was started with (removed from the index with it).
+    pub idempotency_key: Option<String>,
 }

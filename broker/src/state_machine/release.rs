@@ -31,6 +31,9 @@ impl State {
                 )));
             }
         }
+        if self.is_aborted(&task.process_id) {
+            return Err(CommandError::ProcessAborted(task.process_id));
+        }
         if d.attempt.is_some_and(|a| a < task.attempt) {
             return resent_earlier_attempt(task, d);
         }
@@ -314,6 +317,7 @@ impl State {
                 let process_id = p.process_id;
                 self.effects.ended.push(process_id);
                 self.ended.insert((now, process_id));
+                self.broken.insert((now, process_id));
                 tracing::info!(%process_id, task_id = %failed, error_type = %e.error_type, "process broken");
             }
         }

@@ -6,6 +6,7 @@ use crate::model::wire::StartProcessResponse;
 use crate::model::{Millis, ProcessId, ProcessState, TaskKind, TaskSpec};
 
 impl State {
+    /// Starts a process without an idempotency key.
     pub(super) fn start_process(
         &mut self,
         now: Millis,
@@ -13,12 +14,35 @@ impl State {
         custom_id: Option<String>,
         start: &TaskSpec,
     ) -> CommandResult {
+        self.start_keyed_process(now, process_id, custom_id, None, start)
+    }
+
+    /// Starts a process; with an idempotency key already used, answers with the
+    /// process that key started (`existing`) and changes nothing.
+    pub(super) fn start_keyed_process(
+        &mut self,
+        now: Millis,
+        process_id: ProcessId,
+        custom_id: Option<String>,
+        idempotency_key: Option<&str>,
+        start: &TaskSpec,
+    ) -> CommandResult {
+        if let Some(existing) = idempotency_key.and_then(|k| self.idempotency.get(k)) {
+            if let Some(p) = self.processes.get(existing) {
+                return Ok(Reply::Started(StartProcessResponse {
+                    process_id: p.process_id,
+                    task_id: p.start_task,
+                    existing: true,
+                }));
+            }
+        }
         // A repeated start of the same process (a client retrying) answers the same.
         if let Some(p) = self.processes.get(&process_id) {
             return if p.start_task == start.task_id {
                 Ok(Reply::Started(StartProcessResponse {
                     process_id,
                     task_id: start.task_id,
+                    existing: false,
                 }))
             } else {
                 Err(CommandError::Conflict(format!(
@@ -63,8 +87,12 @@ impl State {
                 ended_at: None,
                 tasks: vec![task_id],
                 unfinished: 1,
+                idempotency_key: idempotency_key.map(str::to_string),
             },
         );
+        if let Some(k) = idempotency_key {
+            self.idempotency.insert(k.to_string(), process_id);
+        }
         self.tasks
             .insert(task_id, TaskRecord::new(spec, process_id, None, now));
         self.record(
@@ -76,6 +104,7 @@ impl State {
         Ok(Reply::Started(StartProcessResponse {
             process_id,
             task_id,
+            existing: false,
         }))
     }
 }

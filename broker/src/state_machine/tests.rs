@@ -46,6 +46,7 @@ fn start(s: &mut State, now: u64) -> (ProcessId, TaskId) {
         now: Millis(now),
         process_id: pid,
         custom_id: None,
+        idempotency_key: None,
         start: start.clone(),
     });
     assert!(matches!(r, Ok(Reply::Started(_))), "{r:?}");
@@ -595,6 +596,7 @@ fn a_start_task_cannot_take_promises() {
         now: Millis(0),
         process_id: ProcessId::random(),
         custom_id: None,
+        idempotency_key: None,
         start: bad,
     });
     assert!(matches!(r, Err(CommandError::Invalid(_))));
@@ -610,6 +612,7 @@ fn starting_the_same_process_twice_answers_the_same() {
         now: Millis(0),
         process_id: pid,
         custom_id: Some("order-1".into()),
+        idempotency_key: None,
         start: st,
     };
     let a = s.apply(&cmd);
@@ -803,6 +806,7 @@ fn commands_and_results_round_trip_through_the_log_encoding() {
             now: Millis(1),
             process_id: ProcessId::random(),
             custom_id: Some("c".into()),
+            idempotency_key: None,
             start: spec("d#1", "s", TaskKind::DeciderStart, vec![]),
         },
         Command::Release {
@@ -1156,3 +1160,5 @@ fn the_history_lists_what_happened_in_order() {
     assert!(s.history(&pid, 0, 10).is_none());
     assert!(s.histories.0.is_empty(), "history outlived its process");
 }
+
+mod process_ops;

@@ -546,6 +546,7 @@ pub fn start(actor: &str, method: &str, args: Vec<Arg>) -> StartProcessRequest {
         custom_id: None,
         task_id: None,
         process_id: None,
+        idempotency_key: None,
     }
 }
 
