@@ -76,6 +76,7 @@ fn client_api(api: BrokerApi) -> Router {
         .route("/api/v1/actors/unblock", post(unblock))
         .with_state(api.clone())
         .merge(super::schedules::routes(api.clone()))
+        .merge(super::promises::routes(api.clone()))
 }
 
 async fn cluster_status(State(admin): State<ClusterAdmin>) -> Response {

@@ -7,6 +7,7 @@ mod error;
 pub mod forward;
 pub mod http;
 mod limits;
+pub mod promises;
 pub mod schedules;
 
 pub use error::ApiError;

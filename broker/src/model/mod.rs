@@ -10,6 +10,7 @@ mod ids;
 mod json;
 mod process;
 pub mod schedule;
+pub mod signal;
 mod task;
 mod time;
 pub mod wire;

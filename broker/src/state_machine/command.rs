@@ -3,6 +3,7 @@
 //! Every state change is one of these, applied deterministically. Time is a field of
 //! the command (read once by the leader), never read during apply.
 
+use super::Resolution;
 use crate::model::schedule::{CreateSchedule, Schedule};
 use crate::model::wire::{ReleaseReceipt, StartProcessResponse};
 use crate::model::{ActorId, Decision, Millis, ProcessId, TaskId, TaskList, TaskSpec};
@@ -60,6 +61,13 @@ pub enum Command {
         process_id: ProcessId,
         task_id: TaskId,
     },
+    /// Resolve an external promise from outside (a value, or an error the waiting
+    /// tasks receive as an accepted fail).
+    ResolvePromise {
+        now: Millis,
+        task_id: TaskId,
+        resolution: Resolution,
+    },
 }
 
 /// What a successfully applied command answers.
@@ -77,6 +85,10 @@ pub enum Reply {
     Schedule(Box<Schedule>),
     /// The process a schedule firing started (`None`: the tick had already fired).
     ScheduleFired(Option<StartProcessResponse>),
+    /// An external promise resolved (`duplicate`: it already was, the same way).
+    PromiseResolved {
+        duplicate: bool,
+    },
 }
 
 /// Why a command was rejected. A rejected command changes nothing.

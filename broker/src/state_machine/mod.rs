@@ -16,6 +16,7 @@ mod records;
 mod release;
 mod resolve;
 mod schedule;
+mod signal;
 mod start;
 mod views;
 
@@ -120,6 +121,11 @@ impl State {
                 process_id,
                 task_id,
             } => self.fire_schedule(*now, name, *tick, *process_id, *task_id),
+            Command::ResolvePromise {
+                now,
+                task_id,
+                resolution,
+            } => self.resolve_promise(*now, *task_id, resolution),
         }
     }
 
@@ -166,8 +172,12 @@ impl State {
     fn fire_timers(&mut self, now: Millis) -> u32 {
         let mut fired = 0;
         for id in self.timers.take_due(now) {
-            let due = match self.tasks.get(&id).map(|t| t.status) {
-                Some(TaskStatus::Scheduled { at }) if at <= now => at,
+            let due = match self.tasks.get(&id).map(|t| (t.status, t.spec.kind)) {
+                Some((TaskStatus::Scheduled { at }, _)) if at <= now => at,
+                Some((TaskStatus::Waiting, crate::model::TaskKind::External)) => {
+                    fired += u32::from(self.time_out_promise(id, now));
+                    continue;
+                }
                 _ => continue,
             };
             self.enqueue(id, due);
