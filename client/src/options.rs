@@ -110,6 +110,7 @@ impl CallOptions {
             retry: self.retry.clone(),
             accept_fail: self.accept_fail.clone(),
             wait_for: self.wait_for.clone(),
+            timeout_ms: None,
         })
     }
 }

@@ -9,12 +9,14 @@
 use crate::transport::{Backoff, Transport};
 use crate::{CallOptions, Error, IntoActorId, IntoArgs, Result};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     ProcessView, StartProcessRequest, StartProcessResponse, TaskView,
 };
-use suslik_broker::model::{Millis, ProcessId, ProcessState, TaskId};
+use suslik_broker::model::{ErrorInfo, JsonValue, Millis, ProcessId, ProcessState, TaskId};
 
 /// Options of a process start.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -129,6 +131,33 @@ impl ProcessClient {
     /// One task.
     pub async fn task(&self, id: TaskId) -> Result<TaskView> {
         self.transport.task(id).await
+    }
+
+    /// Resolves the external promise `task_id` (see
+    /// [`DeciderContext::external_promise`](crate::DeciderContext::external_promise))
+    /// with `value`: the tasks waiting on it become ready. Resolving again with the
+    /// same value is answered `duplicate`; with another one it is refused (409).
+    pub async fn resolve_promise(
+        &self,
+        task_id: TaskId,
+        value: impl Serialize,
+    ) -> Result<ResolvePromiseResponse> {
+        let value = JsonValue::from_serialize(&value)?;
+        self.transport
+            .resolve_promise(task_id, ResolvePromiseRequest::Value(value))
+            .await
+    }
+
+    /// Resolves the external promise `task_id` with `error`: the waiting tasks receive
+    /// it as an accepted fail.
+    pub async fn fail_promise(
+        &self,
+        task_id: TaskId,
+        error: ErrorInfo,
+    ) -> Result<ResolvePromiseResponse> {
+        self.transport
+            .resolve_promise(task_id, ResolvePromiseRequest::Error(error.into()))
+            .await
     }
 
     /// Waits until the process is finished or broken, and returns its view. Transient

@@ -5,6 +5,7 @@ use futures::future::BoxFuture;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     ErrorBody, PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
     ReleaseResult, ReleaseStatus, StartProcessRequest, StartProcessResponse, TaskView,
@@ -147,6 +148,14 @@ impl Transport for Fake {
     }
 
     fn task(&self, _id: TaskId) -> BoxFuture<'_, Result<TaskView>> {
+        Box::pin(async { Err(Error::Invalid("not scripted".into())) })
+    }
+
+    fn resolve_promise(
+        &self,
+        _id: TaskId,
+        _req: ResolvePromiseRequest,
+    ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
         Box::pin(async { Err(Error::Invalid("not scripted".into())) })
     }
 }

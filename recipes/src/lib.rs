@@ -12,6 +12,7 @@
 //! | [`retry`] | exponential retry policy, max attempts, accepted fails compensated |
 //! | [`order`] | a saga with compensations, a delayed step, `no_wait` and `wait_for` |
 //! | [`subprocess`] | a decider calling another decider and using its result |
+//! | [`signal`] | an external promise resolved through the API, or by its timeout |
 //!
 //! A container (the bootstrap) runs [`workers`] and [`deciders`], plus pollers for
 //! each pair of [`task_lists`]; then [`Recipe::run`] starts a recipe's demo processes
@@ -57,6 +58,7 @@ pub mod order;
 pub mod priority;
 mod recipe;
 pub mod retry;
+pub mod signal;
 pub mod subprocess;
 #[cfg(test)]
 mod test_support;
@@ -76,6 +78,7 @@ pub fn workers() -> Vec<Arc<dyn Worker>> {
     all.extend(retry::workers());
     all.extend(order::workers());
     all.extend(subprocess::workers());
+    all.extend(signal::workers());
     all
 }
 
@@ -88,6 +91,7 @@ pub fn deciders() -> Vec<Arc<dyn Decider>> {
     all.extend(retry::deciders());
     all.extend(order::deciders());
     all.extend(subprocess::deciders());
+    all.extend(signal::deciders());
     all
 }
 
@@ -137,7 +141,8 @@ mod tests {
                 "priority",
                 "retry",
                 "order",
-                "subprocess"
+                "subprocess",
+                "signal"
             ]
         );
     }

@@ -4,7 +4,7 @@
 //! a recipe's demo batch and its expectations live next to its actors, in its module.
 
 use crate::check::{Checks, Deadline};
-use crate::{fanout, hello, order, priority, retry, subprocess};
+use crate::{fanout, hello, order, priority, retry, signal, subprocess};
 use std::fmt;
 use std::time::Duration;
 use suslik_client::{Error, ProcessClient};
@@ -27,6 +27,7 @@ enum Kind {
     Retry,
     Order,
     Subprocess,
+    Signal,
 }
 
 /// The recipes, in the order they are best read.
@@ -39,6 +40,7 @@ pub fn all() -> Vec<Recipe> {
         r("retry", retry::ABOUT, Kind::Retry),
         r("order", order::ABOUT, Kind::Order),
         r("subprocess", subprocess::ABOUT, Kind::Subprocess),
+        r("signal", signal::ABOUT, Kind::Signal),
     ]
 }
 
@@ -65,6 +67,7 @@ impl Recipe {
             Kind::Retry => retry::demo(processes, deadline, &mut checks).await?,
             Kind::Order => order::demo(processes, deadline, &mut checks).await?,
             Kind::Subprocess => subprocess::demo(processes, deadline, &mut checks).await?,
+            Kind::Signal => signal::demo(processes, deadline, &mut checks).await?,
         }
         Ok(RecipeReport {
             recipe: self.name,

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use suslik_broker::model::wire::{ProcessView, TaskStatus, TaskView};
 use suslik_client::{Error, StartOptions, TaskKind};
-use suslik_recipes::{fanout, hello, order, retry, subprocess, RecipeReport};
+use suslik_recipes::{fanout, hello, order, retry, signal, subprocess, RecipeReport};
 use suslik_tests::{eventually, recipe, Broker, PATIENCE};
 
 /// Runs recipe `name` with every recipe actor running, and checks the report is ok.
@@ -353,6 +353,63 @@ async fn subprocess_results_feed_the_parent_decider() -> anyhow::Result<()> {
             }
             other => anyhow::bail!("an unknown item must break the invoice, got {other:?}"),
         }
+        anyhow::Ok(())
+    }
+    .await;
+    runner.shutdown().await;
+    broker.stop().await?;
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signal_waits_for_a_promise_resolved_by_the_api_or_by_its_timeout() -> anyhow::Result<()> {
+    let broker = Broker::start().await?;
+    let runner = broker.run_recipes();
+    let result = async {
+        let report = run_recipe(&broker, "signal").await?;
+        assert_eq!(
+            report.lines,
+            [
+                "order o-1 → order o-1 shipped, paid by pay-4711",
+                "order o-2 → order o-2 cancelled: payment not confirmed (suslik.Timeout)"
+            ]
+        );
+
+        // Resolved by the API: the promise holds the value, nothing else ran it, and
+        // resolving it again answers the same while something else is refused.
+        let processes = broker.processes();
+        let order = signal::Order {
+            id: "o-3".into(),
+            pay_within_ms: 600_000,
+        };
+        let id = processes
+            .start(signal::DECIDER, "checkout", (order,), StartOptions::new())
+            .await?;
+        let promise =
+            signal::external_promise_of(&processes, id, signal::PAYMENT_CONFIRMED, PATIENCE)
+                .await?;
+        let pay = signal::Confirmation {
+            reference: "pay-1".into(),
+        };
+        let first = processes.resolve_promise(promise, &pay).await?;
+        assert!(first.resolved && !first.duplicate);
+        let line: String = processes.wait_for_result(id, PATIENCE).await?;
+        assert_eq!(line, signal::shipped("o-3", "pay-1"));
+        let again = processes.resolve_promise(promise, &pay).await?;
+        assert!(again.duplicate, "the same value again is answered as done");
+        let other = signal::Confirmation {
+            reference: "pay-2".into(),
+        };
+        match processes.resolve_promise(promise, &other).await {
+            Err(Error::Rejected { status: 409, .. }) => {}
+            other => panic!("a different value must be refused with 409: {other:?}"),
+        }
+        let view = processes.state(id).await?;
+        let ext = task(&view, signal::DECIDER, signal::PAYMENT_CONFIRMED)?;
+        assert_eq!(ext.kind, TaskKind::External);
+        assert_eq!(ext.status, TaskStatus::Released);
+        assert_eq!(ext.attempt, 1, "never handed out to an actor");
+        task(&view, signal::WAREHOUSE, "ship")?;
         anyhow::Ok(())
     }
     .await;

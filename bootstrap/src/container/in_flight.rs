@@ -8,6 +8,7 @@
 use futures::future::BoxFuture;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
+use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
     StartProcessRequest, StartProcessResponse, TaskView,
@@ -103,5 +104,13 @@ impl Transport for TrackingTransport {
 
     fn task(&self, id: TaskId) -> BoxFuture<'_, Result<TaskView>> {
         self.inner.task(id)
+    }
+
+    fn resolve_promise(
+        &self,
+        id: TaskId,
+        req: ResolvePromiseRequest,
+    ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
+        self.inner.resolve_promise(id, req)
     }
 }

@@ -7,6 +7,7 @@ use super::Profiler;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Instant;
+use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt, ReleaseResult,
     StartProcessRequest, StartProcessResponse, TaskView,
@@ -87,5 +88,13 @@ impl Transport for ProfiledTransport {
 
     fn task(&self, id: TaskId) -> BoxFuture<'_, Result<TaskView>> {
         self.inner.task(id)
+    }
+
+    fn resolve_promise(
+        &self,
+        id: TaskId,
+        req: ResolvePromiseRequest,
+    ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
+        self.inner.resolve_promise(id, req)
     }
 }

@@ -77,6 +77,7 @@ fn client_api(api: BrokerApi) -> Router {
         .with_state(api.clone())
         .merge(super::process_ops::routes(api.clone()))
         .merge(super::schedules::routes(api.clone()))
+        .merge(super::promises::routes(api.clone()))
 }
 
 async fn cluster_status(State(admin): State<ClusterAdmin>) -> Response {

@@ -9,6 +9,7 @@ pub mod forward;
 pub mod http;
 mod limits;
 pub mod process_ops;
+pub mod promises;
 pub mod schedules;
 
 pub use error::ApiError;

@@ -13,6 +13,9 @@ pub enum TaskKind {
     Decider,
     /// A task for a worker.
     Worker,
+    /// An external promise (a signal): never handed out to any actor; an outside caller
+    /// resolves it through `POST /api/v1/promises/{task_id}/resolve`, or its timeout does.
+    External,
 }
 
 /// One argument of a task.
@@ -160,6 +163,11 @@ pub struct TaskOptions {
     /// Extra promises to wait for without taking them as arguments (@Wait).
     #[serde(default)]
     pub wait_for: Vec<TaskId>,
+    /// Per-task timeout in milliseconds: a worker task not released this long after
+    /// it was handed out fails with `suslik.Timeout` (retry policy applies); an external
+    /// promise not resolved this long after it was created resolves with that error.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
 }
 
 /// A task as a decider (or a process start) asks for it.

@@ -3,6 +3,7 @@
 //! Every state change is one of these, applied deterministically. Time is a field of
 //! the command (read once by the leader), never read during apply.
 
+use super::Resolution;
 use crate::model::schedule::{CreateSchedule, Schedule};
 use crate::model::wire::{ReleaseReceipt, StartProcessResponse};
 use crate::model::{ActorId, Decision, Millis, ProcessId, TaskId, TaskList, TaskSpec};
@@ -78,6 +79,13 @@ pub enum Command {
         process_ids: Vec<ProcessId>,
         reason: Option<String>,
     },
+    /// Resolve an external promise from outside (a value, or an error the waiting
+    /// tasks receive as an accepted fail).
+    ResolvePromise {
+        now: Millis,
+        task_id: TaskId,
+        resolution: Resolution,
+    },
 }
 
 /// What a successfully applied command answers.
@@ -101,6 +109,10 @@ pub enum Reply {
     Deleted(u32),
     /// How many processes were aborted.
     Aborted(u32),
+    /// An external promise resolved (`duplicate`: it already was, the same way).
+    PromiseResolved {
+        duplicate: bool,
+    },
 }
 
 /// Why a command was rejected. A rejected command changes nothing.

@@ -19,6 +19,7 @@ mod records;
 mod release;
 mod resolve;
 mod schedule;
+mod signal;
 mod start;
 mod views;
 
@@ -154,6 +155,11 @@ impl State {
                 process_ids,
                 reason.as_deref(),
             ))),
+            Command::ResolvePromise {
+                now,
+                task_id,
+                resolution,
+            } => self.resolve_promise(*now, *task_id, resolution),
         }
     }
 
@@ -203,8 +209,12 @@ impl State {
     fn fire_timers(&mut self, now: Millis) -> u32 {
         let mut fired = 0;
         for id in self.timers.take_due(now) {
-            let due = match self.tasks.get(&id).map(|t| t.status) {
-                Some(TaskStatus::Scheduled { at }) if at <= now => at,
+            let due = match self.tasks.get(&id).map(|t| (t.status, t.spec.kind)) {
+                Some((TaskStatus::Scheduled { at }, _)) if at <= now => at,
+                Some((TaskStatus::Waiting, crate::model::TaskKind::External)) => {
+                    fired += u32::from(self.time_out_promise(id, now));
+                    continue;
+                }
                 _ => continue,
             };
             self.enqueue(id, due);

@@ -144,6 +144,7 @@ impl State {
                 )));
             }
             check_args_depth(spec)?;
+            super::signal::check_external(spec)?;
             let mut bad: Option<TaskId> = None;
             let mut check = |p: TaskId| {
                 if bad.is_none() && !earlier.contains(&p) && !self.belongs(p, task) {
@@ -219,6 +220,10 @@ impl State {
             if let Some(p) = self.processes.get_mut(&process_id) {
                 p.tasks.push(spec.task_id);
                 p.unfinished += 1;
+            }
+            if spec.kind == TaskKind::External {
+                self.register_external(spec.task_id);
+                continue;
             }
             let mut unresolved = Vec::new();
             spec.for_each_dependency(&mut |p| {

@@ -14,7 +14,10 @@ use super::RetryPolicies;
 use crate::task_error::INVALID_DECISION;
 use crate::{CallOptions, IntoActorId, IntoArgs, Promise, TaskContext, TaskError};
 use std::sync::{Arc, Mutex, MutexGuard};
-use suslik_broker::model::{ActorId, Decision, Millis, Outcome, TaskId, TaskKind, TaskSpec};
+use std::time::Duration;
+use suslik_broker::model::{
+    ActorId, Decision, Millis, Outcome, TaskId, TaskKind, TaskOptions, TaskSpec,
+};
 
 /// Records the calls of one decider step.
 ///
@@ -127,6 +130,37 @@ impl DeciderContext {
         self.record_call(Ok(me), TaskKind::Decider, method, args, &options)
     }
 
+    /// Creates an external promise (a signal) named `name`: no actor executes it; an
+    /// outside caller resolves it with
+    /// [`ProcessClient::resolve_promise`](crate::ProcessClient::resolve_promise) /
+    /// [`fail_promise`](crate::ProcessClient::fail_promise) (or
+    /// `POST /api/v1/promises/{task_id}/resolve`), passing the promise's
+    /// [`task_id`](Promise::task_id) that this decider hands to whoever will resolve
+    /// it. With a `timeout`, a promise still unresolved that long after this decision
+    /// resolves with the error `suslik.Timeout`, which the waiting step receives like
+    /// any accepted fail.
+    pub fn external_promise<T>(&self, name: &str, timeout: Option<Duration>) -> Promise<T> {
+        let task_id = TaskId::random();
+        if name.is_empty() {
+            self.lock()
+                .problems
+                .push("external promise: the name is empty".into());
+            return Promise::pending(task_id);
+        }
+        let options = TaskOptions {
+            timeout_ms: timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            ..TaskOptions::default()
+        };
+        self.spawn(TaskSpec {
+            task_id,
+            actor_id: self.task.actor_id().clone(),
+            method: name.to_string(),
+            kind: TaskKind::External,
+            args: Vec::new(),
+            options,
+        })
+    }
+
     /// Records a task spelled out by hand; returns the promise of its result. Its id
     /// must be fresh.
     pub fn spawn<T>(&self, spec: TaskSpec) -> Promise<T> {
@@ -234,6 +268,26 @@ mod tests {
     fn ctx() -> DeciderContext {
         let me = ActorId::new("order#1").expect("valid");
         DeciderContext::new(TaskContext::for_test(me, "start", TaskKind::DeciderStart))
+    }
+
+    #[test]
+    fn an_external_promise_is_a_task_nobody_executes_with_its_timeout() {
+        let ctx = ctx();
+        let paid: Promise<bool> =
+            ctx.external_promise("payment confirmed", Some(std::time::Duration::from_secs(2)));
+        let forever: Promise<bool> = ctx.external_promise("approval", None);
+        let _bad: Promise<bool> = ctx.external_promise("", None);
+        let tasks = ctx.recorded_tasks();
+        assert_eq!(tasks.len(), 2);
+        assert_eq!(Some(tasks[0].task_id), paid.task_id());
+        assert_eq!(tasks[0].kind, TaskKind::External);
+        assert_eq!(tasks[0].method, "payment confirmed");
+        assert_eq!(tasks[0].actor_id.as_str(), "order#1");
+        assert_eq!(tasks[0].options.timeout_ms, Some(2_000));
+        assert!(tasks[0].args.is_empty());
+        assert_eq!(Some(tasks[1].task_id), forever.task_id());
+        assert_eq!(tasks[1].options.timeout_ms, None);
+        assert_eq!(ctx.problems().len(), 1, "an empty name is a problem");
     }
 
     #[test]

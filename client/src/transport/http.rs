@@ -24,6 +24,7 @@ use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     ErrorBody, PollRequest, PollResponse, ProcessView, ReleaseBatchRequest, ReleaseBatchResponse,
     ReleaseReceipt, StartProcessRequest, StartProcessResponse, TaskView,
@@ -362,6 +363,18 @@ impl Transport for HttpTransport {
         Box::pin(async move {
             let path = format!("api/v1/tasks/{id}");
             self.call::<(), _>(Method::GET, &path, None, self.timeout())
+                .await
+        })
+    }
+
+    fn resolve_promise(
+        &self,
+        id: TaskId,
+        req: ResolvePromiseRequest,
+    ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
+        Box::pin(async move {
+            let path = format!("api/v1/promises/{id}/resolve");
+            self.call(Method::POST, &path, Some(&req), self.timeout())
                 .await
         })
     }

@@ -9,6 +9,7 @@ use super::Transport;
 use crate::{Error, Result};
 use futures::future::BoxFuture;
 use suslik_broker::api::{ApiError, BrokerApi};
+use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
     StartProcessRequest, StartProcessResponse, TaskView,
@@ -66,5 +67,13 @@ impl Transport for InProcessTransport {
 
     fn task(&self, id: TaskId) -> BoxFuture<'_, Result<TaskView>> {
         Box::pin(async move { self.api.task(id).map_err(map) })
+    }
+
+    fn resolve_promise(
+        &self,
+        id: TaskId,
+        req: ResolvePromiseRequest,
+    ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
+        Box::pin(async move { self.api.resolve_promise(id, req).await.map_err(map) })
     }
 }

@@ -22,6 +22,7 @@ pub use in_process::InProcessTransport;
 use crate::Result;
 use futures::future::BoxFuture;
 use std::sync::Arc;
+use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
     StartProcessRequest, StartProcessResponse, TaskView,
@@ -56,6 +57,13 @@ pub trait Transport: Send + Sync + 'static {
 
     /// `GET /api/v1/tasks/{id}`: one task.
     fn task(&self, id: TaskId) -> BoxFuture<'_, Result<TaskView>>;
+
+    /// `POST /api/v1/promises/{id}/resolve`: resolves an external promise.
+    fn resolve_promise(
+        &self,
+        id: TaskId,
+        req: ResolvePromiseRequest,
+    ) -> BoxFuture<'_, Result<ResolvePromiseResponse>>;
 }
 
 impl<T: Transport + ?Sized> Transport for Arc<T> {
@@ -82,5 +90,12 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
     }
     fn task(&self, id: TaskId) -> BoxFuture<'_, Result<TaskView>> {
         (**self).task(id)
+    }
+    fn resolve_promise(
+        &self,
+        id: TaskId,
+        req: ResolvePromiseRequest,
+    ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
+        (**self).resolve_promise(id, req)
     }
 }
