@@ -54,7 +54,7 @@ const ROUTES: &[(&str, &str, Role)] = &[
     ("POST", "/api/v1/tasks/release/batch", Role::Actor),
     ("GET", "/api/v1/tasks/{id}", Role::Actor),
     ("POST", "/api/v1/tasks/{id}/heartbeat", Role::Actor),
-    ("POST", "/api/v1/promises/{id}/resolve", Role::Actor),
+    ("POST", "/api/v1/promises/{task_id}/resolve", Role::Actor),
     // Operators.
     ("GET", "/api/v1/queues", Role::Operator),
     ("GET", "/api/v1/stats", Role::Operator),

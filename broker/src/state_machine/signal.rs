@@ -93,7 +93,6 @@ impl State {
 
     fn settle_external(&mut self, id: TaskId, resolution: Resolution, now: Millis) {
         if let Some(task) = self.tasks.get_mut(&id) {
-            task.status = TaskStatus::Released { at: now };
             if let Resolution::Fail(e) = &resolution {
                 task.last_error = Some(e.clone());
             }
@@ -101,6 +100,8 @@ impl State {
                 self.timers.cancel(id, at);
             }
         }
+        // Released like a worker task: the process's unfinished count drops with it.
+        self.finish_task(id, now);
         self.resolve(id, resolution, now);
     }
 }
@@ -168,6 +169,7 @@ mod tests {
             now: Millis(0),
             process_id: ProcessId::random(),
             custom_id: None,
+            idempotency_key: None,
             start: start.clone(),
         })
         .unwrap();
