@@ -76,7 +76,8 @@ impl BrokerApi {
         self.core.metrics.render(&queues, raft)
     }
 
-    /// Raft positions, the commit index included (asked from the Raft core).
+    /// Raft positions, the commit index included (asked from the Raft core; the
+    /// applied index comes from openraft's metrics, which may trail it by a moment).
     pub async fn raft_gauges(&self) -> RaftGauges {
         let committed = self
             .raft
@@ -86,11 +87,13 @@ impl BrokerApi {
             .flatten();
         let m = self.raft.metrics().borrow().clone();
         let applied = m.last_applied.map_or(0, |l| l.index);
+        let committed = committed.unwrap_or(applied).max(applied);
         RaftGauges {
             term: m.current_term,
             is_leader: m.current_leader == Some(m.id),
-            last_log_index: m.last_log_index.unwrap_or(0),
-            committed: committed.unwrap_or(applied),
+            // The metrics may trail the core's commit index; the log holds it.
+            last_log_index: m.last_log_index.unwrap_or(0).max(committed),
+            committed,
             applied,
         }
     }

@@ -119,9 +119,14 @@ fn evaluate(core: &BrokerCore, alert: &AlertConfig, now: Millis) -> Vec<(String,
             })
             .map(|q| {
                 let key = format!("{}@{}", q.actor_id, q.task_list);
+                let list = if q.task_list.is_default() {
+                    String::new()
+                } else {
+                    format!(" (task list {})", q.task_list)
+                };
                 let detail = format!(
-                    "queue {key} has {} ready task(s) and was not polled for {idle_ms} ms",
-                    q.size
+                    "queue {}{list} has {} ready task(s) and was not polled for {idle_ms} ms",
+                    q.actor_id, q.size
                 );
                 (key, detail)
             })
