@@ -102,11 +102,11 @@ impl BrokerApi {
     pub fn queue_activity(&self) -> Vec<QueueActivityItem> {
         let now = Millis::now();
         let activity = &self.core.metrics.activity;
+        let active = activity.active_queues(now);
         let (snapshots, blocked): (Vec<_>, HashMap<_, _>) = {
             let s = self.core.lock();
             let snaps = s.queue_snapshots(false);
-            let blocked = activity
-                .active_queues(now)
+            let blocked = active
                 .into_iter()
                 .map(|k| {
                     let b = s.is_blocked(&k);

@@ -185,20 +185,19 @@ impl Activity {
         Some(v)
     }
 
-    /// Every queue with activity recorded in the last 24 hours.
+    /// Every queue with activity recorded in the last 24 hours. Queues without any
+    /// are forgotten here (lazily, on this read), so the map follows the live queues.
     pub fn active_queues(&self, now: Millis) -> Vec<QueueKey> {
         let since = now.0.saturating_sub(QUEUE_MINUTES as u64 * MINUTE_MS);
-        self.queues
-            .iter()
-            .filter(|e| {
-                let q = e.value().lock().unwrap_or_else(|p| p.into_inner());
-                q.last_poll_at.is_some_and(|at| at.0 >= since)
-                    || q.ring
-                        .last(minute_of(now.0), QUEUE_MINUTES)
-                        .any(|m| m.is_some())
-            })
-            .map(|e| e.key().clone())
-            .collect()
+        let minute = minute_of(now.0);
+        self.queues.retain(|_, q| {
+            let q = q.get_mut().unwrap_or_else(|p| p.into_inner());
+            q.last_poll_at.is_some_and(|at| at.0 >= since)
+                || q.ring.last(minute, QUEUE_MINUTES).any(|m| m.is_some())
+        });
+        let mut keys: Vec<QueueKey> = self.queues.iter().map(|e| e.key().clone()).collect();
+        keys.sort();
+        keys
     }
 
     /// When `key` was last polled on this node.
@@ -333,5 +332,6 @@ mod tests {
         a.enqueued(&key("old#1"), 1, Millis(T0 - 25 * 60 * MINUTE_MS));
         a.enqueued(&key("new#1"), 1, Millis(T0 - MINUTE_MS));
         assert_eq!(a.active_queues(Millis(T0)), vec![key("new#1")]);
+        assert!(a.queue(&key("old#1"), Millis(T0)).is_none(), "forgotten");
     }
 }
