@@ -209,6 +209,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     insecure: Option<bool>,
     auth: Option<AuthFile>,
+    #[serde(alias = "alert-check-period-ms")]
     alert_check_period_ms: Option<u64>,
     webhook: Option<WebhookFile>,
     #[serde(default)]
