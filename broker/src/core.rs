@@ -5,12 +5,26 @@
 //! critical section is short (apply one log entry, lease a few tasks), so a blocking
 //! lock is both correct and cheaper.
 
-use crate::model::{Millis, QueueKey};
+use crate::metrics::Metrics;
+use crate::model::{Millis, ProcessId, QueueKey};
 use crate::raft::Applier;
 use crate::state_machine::{Effects, Request, Response, State};
 use dashmap::DashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::Notify;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use tokio::sync::{mpsc, Notify};
+
+/// A process started or ended, as webhooks and metrics see it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LifecycleEvent {
+    /// `started`, `finished`, `broken` or `aborted`.
+    pub event: &'static str,
+    pub process_id: ProcessId,
+    /// The process's state once the log entry was applied.
+    pub state: &'static str,
+    /// When it started or ended (the leader's clock in the command).
+    pub at: Millis,
+}
 
 /// State plus the signals around it.
 #[derive(Default)]
@@ -26,6 +40,13 @@ pub struct BrokerCore {
     pub process_ended: Notify,
     /// Wakes the schedule loop when a schedule is created, changed or fired.
     pub schedules_changed: Notify,
+    /// This node's metrics and activity counters.
+    pub metrics: Metrics,
+    /// Whether this node leads (set by the leadership watcher): lifecycle events go to
+    /// the webhook sender only on the leader.
+    pub leading: AtomicBool,
+    /// Where lifecycle events go (the webhook sender), if webhooks are configured.
+    lifecycle_tx: OnceLock<mpsc::Sender<LifecycleEvent>>,
 }
 
 impl BrokerCore {
@@ -56,7 +77,43 @@ impl BrokerCore {
         }
     }
 
-    fn publish(&self, effects: Effects) {
+    /// Sends lifecycle events to `tx` from now on (webhooks). Set once.
+    pub fn subscribe_lifecycle(&self, tx: mpsc::Sender<LifecycleEvent>) {
+        let _ = self.lifecycle_tx.set(tx);
+    }
+
+    /// Processes started or ended by the effects, with their state in `s`.
+    fn lifecycle(s: &State, effects: &Effects) -> Vec<LifecycleEvent> {
+        let started = effects.started.iter().map(|id| (id, true));
+        let ended = effects.ended.iter().map(|id| (id, false));
+        started
+            .chain(ended)
+            .filter_map(|(id, started)| {
+                let (state, at) = s.lifecycle_of(id)?;
+                let state = crate::metrics::state_name(state);
+                Some(LifecycleEvent {
+                    event: if started { "started" } else { state },
+                    process_id: *id,
+                    state,
+                    at,
+                })
+            })
+            .collect()
+    }
+
+    fn publish(&self, effects: Effects, lifecycle: Vec<LifecycleEvent>) {
+        let now = Millis::now();
+        self.metrics.record_effects(&effects, &lifecycle, now);
+        if let Some(tx) = self.lifecycle_tx.get() {
+            if self.leading.load(Ordering::Relaxed) {
+                for e in lifecycle {
+                    if tx.try_send(e).is_err() {
+                        self.metrics.record_webhook_dropped();
+                        tracing::warn!("webhook queue full; a lifecycle event was dropped");
+                    }
+                }
+            }
+        }
         self.wake(&effects.woken);
         if effects.timer_armed {
             self.timers_changed.notify_one();
@@ -71,12 +128,27 @@ impl BrokerCore {
 
     /// Runs `f` on the locked state, then acts on the effects it produced.
     pub fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        let (out, effects) = {
+        let (out, effects, lifecycle, queued) = {
             let mut s = self.lock();
             let out = f(&mut s);
-            (out, s.take_effects())
+            let effects = s.take_effects();
+            let lifecycle = if effects.started.is_empty() && effects.ended.is_empty() {
+                Vec::new()
+            } else {
+                Self::lifecycle(&s, &effects)
+            };
+            // Queue depth for the monitoring series: sampled once a minute.
+            let queued = self
+                .metrics
+                .activity
+                .wants_queued_sample(Millis::now())
+                .then(|| s.total_queued());
+            (out, effects, lifecycle, queued)
         };
-        self.publish(effects);
+        if let Some(q) = queued {
+            self.metrics.activity.sample_queued(q as u64, Millis::now());
+        }
+        self.publish(effects, lifecycle);
         out
     }
 

@@ -12,6 +12,8 @@
 //! - [`core`]: the state behind its lock, and the signals that wake pollers and loops.
 //! - [`leader`]: what only the leader does: batching proposals, firing timers, expiring leases.
 //! - [`api`]: the client API, in process and over HTTP.
+//! - [`metrics`]: Prometheus metrics and the activity series of the console.
+//! - [`notify`]: webhooks and alerts.
 //! - [`node`]: assembling one broker node from all of the above.
 
 pub mod api;
@@ -19,8 +21,10 @@ pub mod core;
 pub mod cron;
 pub mod graph;
 pub mod leader;
+pub mod metrics;
 pub mod model;
 pub mod node;
+pub mod notify;
 pub mod queue;
 pub mod raft;
 pub mod retry;

@@ -9,6 +9,7 @@ use crate::core::BrokerCore;
 use crate::leader::{
     run_gc, run_lease_expiry, run_schedules, run_timers, watch_leadership, GcConfig, Proposer,
 };
+use crate::notify::{run_alerts, AlertsConfig, Webhook, WebhookConfig};
 use crate::raft::{raft_routes, start_raft, wait_for_leader, Raft, RaftConfig};
 use anyhow::Context;
 use std::collections::BTreeMap;
@@ -50,6 +51,10 @@ pub struct NodeConfig {
     pub join: bool,
     /// Client tokens and the peer secret (all unset: open, for loopback use).
     pub auth: AuthConfig,
+    /// Where process lifecycle events and alerts are POSTed (none: no webhook).
+    pub webhook: Option<WebhookConfig>,
+    /// Alerts the leader checks.
+    pub alerts: AlertsConfig,
 }
 
 impl NodeConfig {
@@ -68,6 +73,8 @@ impl NodeConfig {
             peers: BTreeMap::new(),
             join: false,
             auth: AuthConfig::default(),
+            webhook: None,
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -122,9 +129,17 @@ impl Node {
                 .keys()
                 .next()
                 .is_none_or(|first| *first == cfg.node_id);
+        // Subscribe the webhook before Raft replays the log, so no event is missed.
+        let (webhook, webhook_tasks) = match cfg.webhook.clone() {
+            Some(w) => {
+                let (hook, tasks) = Webhook::start(core.clone(), w)?;
+                (Some(hook), tasks)
+            }
+            None => (None, Vec::new()),
+        };
         let (raft, db) = start_raft(&raft_cfg, core.clone()).await?;
         let proposer = Proposer::start(raft.clone());
-        let loops = vec![
+        let mut loops = vec![
             tokio::spawn(run_timers(core.clone(), raft.clone(), proposer.clone())),
             tokio::spawn(run_lease_expiry(core.clone())),
             tokio::spawn(watch_leadership(core.clone(), raft.clone())),
@@ -135,7 +150,9 @@ impl Node {
                 cfg.gc.clone(),
             )),
             tokio::spawn(run_schedules(core.clone(), raft.clone(), proposer.clone())),
+            tokio::spawn(run_alerts(core.clone(), cfg.alerts.clone(), webhook)),
         ];
+        loops.extend(webhook_tasks);
         let api = BrokerApi::new(core, proposer, raft.clone(), cfg.limits.clone());
 
         let forwarder = Forwarder::new(

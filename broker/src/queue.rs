@@ -197,6 +197,23 @@ impl ReadyQueues {
     pub fn leased(&self) -> usize {
         self.leases.len()
     }
+
+    /// Leased tasks per queue (monitoring; walks the lease table).
+    pub fn leased_per_queue(&self) -> HashMap<&QueueKey, usize> {
+        let mut out = HashMap::new();
+        for (_, task) in &self.leases {
+            if let Some(Slot::Leased(key, ..)) = self.slots.get(task) {
+                *out.entry(key).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+
+    /// When the longest-waiting task of `key`'s queue became ready (monitoring; walks
+    /// the queue, which is ordered by priority first).
+    pub fn oldest_ready(&self, key: &QueueKey) -> Option<Millis> {
+        self.queues.get(key)?.iter().map(|e| e.ready_at).min()
+    }
 }
 
 #[cfg(test)]
@@ -286,6 +303,21 @@ mod tests {
         assert_eq!(q.queued(&k), 0);
         assert_eq!(q.leased(), 0);
         assert!(q.expire(Millis(u64::MAX)).is_empty());
+    }
+
+    #[test]
+    fn monitoring_sees_leases_per_queue_and_the_oldest_ready_task() {
+        let mut q = ReadyQueues::default();
+        let (a, b) = (key("a"), key("b"));
+        q.push(a.clone(), entry(0, 7, 1));
+        q.push(a.clone(), entry(9, 30, 2));
+        q.push(b.clone(), entry(0, 5, 3));
+        q.lease(&b, 1, Millis(100));
+        assert_eq!(q.oldest_ready(&a), Some(Millis(7)));
+        assert_eq!(q.oldest_ready(&b), None);
+        let leased = q.leased_per_queue();
+        assert_eq!(leased.get(&b), Some(&1));
+        assert_eq!(leased.get(&a), None);
     }
 
     #[test]

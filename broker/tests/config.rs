@@ -133,3 +133,51 @@ async fn a_server_runs_with_the_settings_of_its_config_file() {
     let (status, body) = server.api().post_json("/api/v1/processes", &big).await;
     assert_eq!(status, 201, "the flag did not override the file: {body}");
 }
+
+#[test]
+fn webhook_and_alert_sections_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("suslik.toml");
+    let cases = [
+        ("[webhook]\nurl = \"http://h/x\"\nretries = 3\n", "retries"),
+        ("[webhook]\nurl = \"ftp://h/x\"\n", "webhook.url"),
+        (
+            "[webhook]\nurl = \"http://h/x\"\nevents = [\"exploded\"]\n",
+            "exploded",
+        ),
+        (
+            "[[alert]]\nname = \"a\"\nkind = \"disk_full\"\n",
+            "disk_full",
+        ),
+        (
+            "[[alert]]\nname = \"a\"\nkind = \"queue_not_polled\"\n",
+            "idle_ms",
+        ),
+        (
+            "[[alert]]\nname = \"a\"\nkind = \"broken_processes\"\nidle_ms = 5\n",
+            "idle_ms",
+        ),
+    ];
+    for (text, named) in cases {
+        std::fs::write(&file, text).unwrap();
+        let out = suslik(&["serve", "--config", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{text}: {}", stderr(&out));
+        assert!(stderr(&out).contains(named), "{text}: {}", stderr(&out));
+    }
+    // Kebab-case keys are accepted too, and the settings show the alert.
+    std::fs::write(
+        &file,
+        "[webhook]\nurl = \"http://h/x\"\ntimeout-ms = 50\nmax-retries = 1\n\n[[alert]]\nname = \"a\"\nkind = \"queue_not_polled\"\nidle-ms = 5\n",
+    )
+    .unwrap();
+    let out = suslik(&[
+        "serve",
+        "--config",
+        file.to_str().unwrap(),
+        "--print-config",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let settings: toml::Table = toml::from_str(&stdout(&out)).unwrap();
+    assert_eq!(settings["webhook"]["timeout_ms"].as_integer(), Some(50));
+    assert_eq!(settings["alert"][0]["idle_ms"].as_integer(), Some(5));
+}

@@ -51,6 +51,7 @@ pub fn router(api: BrokerApi, admin: ClusterAdmin, forwarder: Forwarder) -> Rout
             forward_to_leader,
         ))
         .merge(local)
+        .merge(super::monitoring::local_routes(api.clone()))
         .merge(
             Router::new()
                 .route("/health", get(health))
@@ -78,6 +79,7 @@ fn client_api(api: BrokerApi) -> Router {
         .merge(super::process_ops::routes(api.clone()))
         .merge(super::schedules::routes(api.clone()))
         .merge(super::promises::routes(api.clone()))
+        .merge(super::monitoring::routes(api))
 }
 
 async fn cluster_status(State(admin): State<ClusterAdmin>) -> Response {
@@ -203,20 +205,44 @@ async fn health() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
 
+/// Ready means: a leader is known (this node, serving its own term, or another one),
+/// and this node's applied index has caught up with the commit index it knows (within
+/// [`READY_MAX_APPLY_LAG`] entries, so a busy node does not flap). The body names the
+/// failed check.
 async fn ready(State(api): State<BrokerApi>) -> Response {
     let raft = api.raft_status();
-    let ready = if raft.leader == Some(raft.node_id) {
-        api.is_serving_leader()
+    let gauges = api.raft_gauges().await;
+    let apply_lag = gauges.committed.saturating_sub(gauges.applied);
+    let failed = if raft.leader.is_none() {
+        Some("no_leader")
+    } else if raft.leader == Some(raft.node_id) && !api.is_serving_leader() {
+        Some("leader_applying_earlier_terms")
+    } else if apply_lag > READY_MAX_APPLY_LAG {
+        Some("apply_lag")
     } else {
-        raft.leader.is_some()
+        None
     };
-    let status = if ready {
+    let status = if failed.is_none() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(json!({ "ready": ready, "raft": raft }))).into_response()
+    let body = json!({
+        "ready": failed.is_none(),
+        "failed": failed,
+        "checks": {
+            "leader": raft.leader.is_some(),
+            "applied_caught_up": apply_lag <= READY_MAX_APPLY_LAG,
+        },
+        "committed_index": gauges.committed,
+        "apply_lag": apply_lag,
+        "raft": raft,
+    });
+    (status, Json(body)).into_response()
 }
+
+/// Committed-but-unapplied entries `/ready` tolerates.
+pub const READY_MAX_APPLY_LAG: u64 = 16;
 
 async fn not_found() -> ApiError {
     ApiError::not_found("not_found", "no such endpoint; see docs/api.md")

@@ -8,6 +8,7 @@ mod error;
 pub mod forward;
 pub mod http;
 mod limits;
+pub mod monitoring;
 pub mod process_ops;
 pub mod promises;
 pub mod schedules;
@@ -100,6 +101,7 @@ impl BrokerApi {
         let key = QueueKey::new(req.actor_id, req.task_list);
         let max = req.max.clamp(1, self.limits.max_poll_tasks) as usize;
         let wait = Duration::from_millis(req.wait_ms.min(self.limits.max_poll_wait_ms));
+        let began = std::time::Instant::now();
         let deadline = tokio::time::Instant::now() + wait;
         let notify = self.core.waiter(&key);
         loop {
@@ -114,9 +116,11 @@ impl BrokerApi {
                 for t in &tasks {
                     tracing::debug!(task_id = %t.task_id, process_id = %t.process_id, actor = %t.actor_id, "task handed out");
                 }
+                self.core.metrics.record_poll(&key, &tasks, began.elapsed());
                 return Ok(PollResponse { tasks });
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                self.core.metrics.record_poll(&key, &[], began.elapsed());
                 return Ok(PollResponse::default());
             }
         }

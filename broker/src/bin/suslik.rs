@@ -13,6 +13,7 @@ use suslik_broker::api::auth::AuthConfig;
 use suslik_broker::api::cluster_client::ClusterClient;
 use suslik_broker::api::Limits;
 use suslik_broker::leader::GcConfig;
+use suslik_broker::notify::{AlertConfig, AlertKind, AlertsConfig, WebhookConfig, WEBHOOK_EVENTS};
 use suslik_broker::{Node, NodeConfig};
 use tracing_subscriber::EnvFilter;
 
@@ -208,6 +209,11 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     insecure: Option<bool>,
     auth: Option<AuthFile>,
+    #[serde(alias = "alert-check-period-ms")]
+    alert_check_period_ms: Option<u64>,
+    webhook: Option<WebhookFile>,
+    #[serde(default)]
+    alert: Vec<AlertFile>,
 }
 
 /// The `[auth]` section of the settings file.
@@ -244,6 +250,121 @@ impl AuthSettings {
     }
 }
 
+/// `[webhook]`: where process lifecycle events and alerts are POSTed.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookFile {
+    url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    events: Option<Vec<String>>,
+    #[serde(default, alias = "timeout-ms", skip_serializing_if = "Option::is_none")]
+    timeout_ms: Option<u64>,
+    #[serde(
+        default,
+        alias = "max-retries",
+        skip_serializing_if = "Option::is_none"
+    )]
+    max_retries: Option<u32>,
+}
+
+/// `[[alert]]`: one alert.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct AlertFile {
+    name: String,
+    /// `queue_not_polled` or `broken_processes`.
+    kind: String,
+    #[serde(default, alias = "idle-ms", skip_serializing_if = "Option::is_none")]
+    idle_ms: Option<u64>,
+    #[serde(
+        default,
+        alias = "actor-prefix",
+        skip_serializing_if = "Option::is_none"
+    )]
+    actor_prefix: Option<String>,
+    #[serde(default, alias = "more-than", skip_serializing_if = "Option::is_none")]
+    more_than: Option<usize>,
+}
+
+impl WebhookFile {
+    /// The webhook with defaults filled in, or why it is invalid.
+    fn resolve(&self) -> Result<WebhookConfig, String> {
+        let url = self.url.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!(
+                "webhook.url: {url:?} is not an http:// or https:// URL"
+            ));
+        }
+        let mut cfg = WebhookConfig::new(url);
+        if let Some(events) = &self.events {
+            if let Some(bad) = events
+                .iter()
+                .find(|e| !WEBHOOK_EVENTS.contains(&e.as_str()))
+            {
+                return Err(format!(
+                    "webhook.events: unknown event {bad:?} (known: {})",
+                    WEBHOOK_EVENTS.join(", ")
+                ));
+            }
+            cfg.events = events.clone();
+        }
+        if let Some(t) = self.timeout_ms {
+            if t == 0 {
+                return Err("webhook.timeout_ms must be at least 1".into());
+            }
+            cfg.timeout_ms = t;
+        }
+        if let Some(r) = self.max_retries {
+            cfg.max_retries = r;
+        }
+        Ok(cfg)
+    }
+}
+
+impl AlertFile {
+    fn resolve(&self) -> Result<AlertConfig, String> {
+        if self.name.trim().is_empty() {
+            return Err("alert: name is empty".into());
+        }
+        let field = |f: &str| format!("alert {:?}: kind {:?} needs {f}", self.name, self.kind);
+        let stray = |f: &str| {
+            format!(
+                "alert {:?}: {f} does not apply to kind {:?}",
+                self.name, self.kind
+            )
+        };
+        let kind = match self.kind.as_str() {
+            "queue_not_polled" => {
+                if self.more_than.is_some() {
+                    return Err(stray("more_than"));
+                }
+                AlertKind::QueueNotPolled {
+                    idle_ms: self.idle_ms.ok_or_else(|| field("idle_ms"))?,
+                    actor_prefix: self.actor_prefix.clone(),
+                }
+            }
+            "broken_processes" => {
+                if self.idle_ms.is_some() || self.actor_prefix.is_some() {
+                    return Err(stray("idle_ms/actor_prefix"));
+                }
+                AlertKind::BrokenProcesses {
+                    more_than: self.more_than.ok_or_else(|| field("more_than"))?,
+                }
+            }
+            other => {
+                return Err(format!(
+                "alert {:?}: unknown kind {other:?} (known: queue_not_polled, broken_processes)",
+                self.name
+            ))
+            }
+        };
+        Ok(AlertConfig {
+            name: self.name.clone(),
+            kind,
+        })
+    }
+}
+
 /// The effective settings of `serve`.
 #[derive(Debug, Serialize)]
 struct Settings {
@@ -263,8 +384,12 @@ struct Settings {
     heartbeat_ms: u64,
     election_timeout_ms: String,
     log_format: LogFormat,
+    alert_check_period_ms: u64,
     insecure: bool,
     auth: AuthSettings,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook: Option<WebhookFile>,
+    alert: Vec<AlertFile>,
 }
 
 impl Settings {
@@ -340,7 +465,16 @@ impl Settings {
                 .unwrap_or(LogFormat::Text),
             insecure: args.insecure || file.insecure.unwrap_or(false),
             auth,
+            alert_check_period_ms: file
+                .alert_check_period_ms
+                .unwrap_or(defaults.alerts.check_period_ms),
+            webhook: file.webhook,
+            alert: file.alert,
         };
+        if s.alert_check_period_ms == 0 {
+            return Err("alert_check_period_ms must be at least 1".into());
+        }
+        s.notify_config()?;
         for (name, value) in [
             ("lease_ms", s.lease_ms),
             ("max_body_bytes", s.max_body_bytes as u64),
@@ -391,6 +525,27 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// The webhook and alerts, validated.
+    fn notify_config(&self) -> Result<(Option<WebhookConfig>, AlertsConfig), String> {
+        let webhook = self
+            .webhook
+            .as_ref()
+            .map(WebhookFile::resolve)
+            .transpose()?;
+        let alerts = self
+            .alert
+            .iter()
+            .map(AlertFile::resolve)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((
+            webhook,
+            AlertsConfig {
+                check_period_ms: self.alert_check_period_ms,
+                alerts,
+            },
+        ))
     }
 
     /// `--peers` as `node id → host:port`.
@@ -502,6 +657,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let peers = settings.peer_map().unwrap_or_default();
+    let (webhook, alerts) = settings.notify_config().unwrap_or_default();
     let cfg = NodeConfig {
         node_id: settings.node_id,
         listen: settings.listen,
@@ -524,6 +680,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         advertise: settings.advertise,
         join: settings.join,
         auth: settings.auth.config(),
+        webhook,
+        alerts,
     };
     runtime.block_on(async move {
         let node = match Node::start(cfg).await {

@@ -51,7 +51,10 @@ pub async fn run_gc(core: Arc<BrokerCore>, raft: Raft, proposer: Proposer, cfg: 
                     max: cfg.batch,
                     include_broken: cfg.include_broken,
                 };
-                match proposer.propose(cmd).await {
+                let began = std::time::Instant::now();
+                let result = proposer.propose(cmd).await;
+                core.metrics.observe_gc(began.elapsed());
+                match result {
                     Ok(Ok(Reply::Collected(n))) => {
                         tracing::info!(collected = n, "garbage collected ended processes")
                     }

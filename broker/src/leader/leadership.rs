@@ -17,6 +17,9 @@ pub async fn watch_leadership(core: Arc<BrokerCore>, raft: Raft) {
         };
         if is_leader != was_leader {
             tracing::info!(leader = is_leader, "leadership changed");
+            core.leading
+                .store(is_leader, std::sync::atomic::Ordering::Relaxed);
+            core.metrics.leadership_changed();
             let keys = core.with_state(|s| s.release_all_leases());
             core.wake(&keys);
             core.timers_changed.notify_one();

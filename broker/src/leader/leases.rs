@@ -13,7 +13,12 @@ pub async fn run_lease_expiry(core: Arc<BrokerCore>) {
             Some(at) => {
                 let now = Millis::now();
                 if at <= now {
-                    let keys = core.with_state(|s| s.expire_leases(now));
+                    let (keys, expired) = core.with_state(|s| {
+                        let before = s.queues().leased();
+                        let keys = s.expire_leases(now);
+                        (keys, before.saturating_sub(s.queues().leased()))
+                    });
+                    core.metrics.record_lease_expiries(expired as u64);
                     if !keys.is_empty() {
                         tracing::debug!(queues = keys.len(), "leases expired; tasks back in queue");
                         core.wake(&keys);

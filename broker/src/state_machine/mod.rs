@@ -15,6 +15,7 @@ mod command;
 mod dispatch;
 mod gc;
 mod history;
+mod monitoring;
 mod records;
 mod release;
 mod resolve;
@@ -25,6 +26,7 @@ mod views;
 
 pub use command::{Command, CommandError, CommandResult, Reply, Request, Response};
 pub use history::{Event, MAX_DETAIL_BYTES};
+pub use monitoring::{QueueSnapshot, RepeatedTask};
 pub use records::{ProcessRecord, PromiseState, Resolution, TaskRecord, TaskStatus};
 
 use crate::graph::PromiseGraph;
@@ -52,6 +54,25 @@ pub struct Effects {
     pub ended: Vec<ProcessId>,
     /// A schedule was created, changed or fired (the schedule loop re-reads its tick).
     pub schedules_changed: bool,
+    /// Processes started (metrics, webhooks).
+    pub started: Vec<ProcessId>,
+    /// Tasks put into a queue, counted per queue (metrics, activity).
+    pub enqueued: Vec<(QueueKey, u32)>,
+    /// Releases applied (metrics: outcome, retries, processing time per actor).
+    pub releases: Vec<ReleaseEffect>,
+}
+
+/// One applied release, as metrics see it.
+#[derive(Debug, Clone)]
+pub struct ReleaseEffect {
+    pub task_id: TaskId,
+    pub actor_id: ActorId,
+    /// `"value"`, `"promise"` or `"error"`.
+    pub outcome: &'static str,
+    /// The error scheduled a retry.
+    pub retry_scheduled: bool,
+    /// How long the actor says it worked.
+    pub execution_ms: Option<u64>,
 }
 
 /// The whole replicated state.
@@ -264,6 +285,10 @@ impl State {
                 task_id: id,
             };
             self.queues.push(key.clone(), entry);
+            match self.effects.enqueued.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => *n += 1,
+                None => self.effects.enqueued.push((key.clone(), 1)),
+            }
             if !self.effects.woken.contains(&key) {
                 self.effects.woken.push(key);
             }

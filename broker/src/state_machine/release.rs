@@ -110,6 +110,17 @@ impl State {
         };
         if let Some(t) = self.tasks.get_mut(&d.task_id) {
             t.receipt = Some(receipt.clone());
+            self.effects.releases.push(super::ReleaseEffect {
+                task_id: d.task_id,
+                actor_id: t.spec.actor_id.clone(),
+                outcome: match d.outcome {
+                    Outcome::Value(_) => "value",
+                    Outcome::Promise(_) => "promise",
+                    Outcome::Error(_) => "error",
+                },
+                retry_scheduled: receipt.status == ReleaseStatus::RetryScheduled,
+                execution_ms: d.execution_ms,
+            });
         }
         Ok(Reply::Released(receipt))
     }

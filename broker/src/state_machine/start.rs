@@ -100,6 +100,7 @@ impl State {
             super::Event::new(EventKind::Started, now).task(task_id),
         );
         self.make_ready(task_id, now);
+        self.effects.started.push(process_id);
         tracing::debug!(%process_id, %task_id, "process started");
         Ok(Reply::Started(StartProcessResponse {
             process_id,

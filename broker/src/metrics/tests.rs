@@ -1,0 +1,183 @@
+//! Metrics as the scrape sees them: counters fed from effects and polls, gauges set at
+//! scrape time, histograms with buckets, count and sum.
+
+use super::*;
+use crate::core::LifecycleEvent;
+use crate::model::{ProcessId, TaskList};
+use crate::state_machine::ReleaseEffect;
+
+fn key(actor: &str) -> QueueKey {
+    QueueKey::new(ActorId::new(actor).unwrap(), TaskList::default_list())
+}
+
+/// The value of the sample line starting with `prefix` (name and labels).
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix) && l[prefix.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn applied_effects_move_the_counters() {
+    let m = Metrics::new();
+    let k = key("w#1");
+    let task_id = TaskId::random();
+    let effects = Effects {
+        enqueued: vec![(k.clone(), 3)],
+        releases: vec![
+            ReleaseEffect {
+                task_id,
+                actor_id: k.actor_id.clone(),
+                outcome: "error",
+                retry_scheduled: true,
+                execution_ms: Some(250),
+            },
+            ReleaseEffect {
+                task_id: TaskId::random(),
+                actor_id: k.actor_id.clone(),
+                outcome: "value",
+                retry_scheduled: false,
+                execution_ms: None,
+            },
+        ],
+        ..Effects::default()
+    };
+    let lifecycle = [LifecycleEvent {
+        event: "started",
+        process_id: ProcessId::random(),
+        state: "running",
+        at: Millis(1),
+    }];
+    m.record_effects(&effects, &lifecycle, Millis::now());
+    let text = m.render(&[], RaftGauges::default());
+    let q = r#"{actor_id="w#1",task_list=""}"#;
+    assert_eq!(
+        sample(&text, &format!("suslik_queue_enqueued_total{q}")),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(&text, r#"suslik_releases_total{outcome="error"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, r#"suslik_releases_total{outcome="value"}"#),
+        Some(1.0)
+    );
+    assert_eq!(sample(&text, "suslik_retries_scheduled_total"), Some(1.0));
+    assert_eq!(
+        sample(&text, r#"suslik_processes_total{event="started"}"#),
+        Some(1.0)
+    );
+    // Only the release with an execution time (or a known hand-out) is observed.
+    let a = r#"{actor_id="w#1"}"#;
+    assert_eq!(
+        sample(&text, &format!("suslik_task_processing_seconds_count{a}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("suslik_task_processing_seconds_sum{a}")),
+        Some(0.25)
+    );
+}
+
+#[test]
+fn hand_out_time_measures_processing_when_the_actor_does_not_say() {
+    let m = Metrics::new();
+    let k = key("w#1");
+    let task_id = TaskId::random();
+    let delivery = crate::model::Delivery {
+        task_id,
+        process_id: ProcessId::random(),
+        actor_id: k.actor_id.clone(),
+        task_list: k.task_list.clone(),
+        method: "m".into(),
+        kind: crate::model::TaskKind::Worker,
+        args: vec![],
+        attempt: 1,
+        lease_until: Millis(0),
+    };
+    m.record_poll(&k, &[delivery], Duration::from_millis(2));
+    let effects = Effects {
+        releases: vec![ReleaseEffect {
+            task_id,
+            actor_id: k.actor_id.clone(),
+            outcome: "value",
+            retry_scheduled: false,
+            execution_ms: None,
+        }],
+        ..Effects::default()
+    };
+    m.record_effects(&effects, &[], Millis::now());
+    let text = m.render(&[], RaftGauges::default());
+    let q = r#"{actor_id="w#1",task_list=""}"#;
+    assert_eq!(
+        sample(&text, &format!("suslik_queue_polled_total{q}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"suslik_task_processing_seconds_count{actor_id="w#1"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"suslik_poll_duration_seconds_count{result="tasks"}"#
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn gauges_come_from_the_scrape_and_drop_emptied_queues() {
+    let m = Metrics::new();
+    let snap = |actor: &str, size| QueueSnapshot {
+        key: key(actor),
+        size,
+        leased: 1,
+        blocked: false,
+        oldest_ready_at: None,
+    };
+    let raft = RaftGauges {
+        term: 4,
+        is_leader: true,
+        last_log_index: 12,
+        committed: 11,
+        applied: 9,
+    };
+    let text = m.render(&[snap("a#1", 5), snap("b#1", 2)], raft);
+    assert_eq!(
+        sample(&text, r#"suslik_queue_size{actor_id="a#1",task_list=""}"#),
+        Some(5.0)
+    );
+    assert_eq!(
+        sample(&text, r#"suslik_queue_leased{actor_id="b#1",task_list=""}"#),
+        Some(1.0)
+    );
+    assert_eq!(sample(&text, "suslik_raft_term"), Some(4.0));
+    assert_eq!(sample(&text, "suslik_raft_apply_lag"), Some(2.0));
+    assert_eq!(sample(&text, "suslik_raft_is_leader"), Some(1.0));
+    let text = m.render(&[snap("b#1", 1)], raft);
+    assert_eq!(
+        sample(&text, r#"suslik_queue_size{actor_id="a#1",task_list=""}"#),
+        None
+    );
+    assert!(text.ends_with("# EOF\n"));
+}
+
+#[test]
+fn histograms_have_buckets_count_and_sum() {
+    let m = Metrics::new();
+    m.observe_gc(Duration::from_millis(3));
+    let text = m.render(&[], RaftGauges::default());
+    assert!(text.contains("# TYPE suslik_gc_duration_seconds histogram"));
+    assert_eq!(
+        sample(&text, r#"suslik_gc_duration_seconds_bucket{le="+Inf"}"#),
+        Some(1.0)
+    );
+    assert_eq!(sample(&text, "suslik_gc_duration_seconds_count"), Some(1.0));
+    assert!(sample(&text, "suslik_gc_duration_seconds_sum").is_some_and(|s| s > 0.0));
+}

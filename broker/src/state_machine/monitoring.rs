@@ -1,0 +1,125 @@
+//! Read-side views for monitoring: queue snapshots (size, leases, blocked, oldest ready
+//! task), repeated tasks (many error attempts) and the lifecycle of ended processes.
+//!
+//! These are operator endpoints and scrape-time reads, so they may walk the queues or
+//! the tasks; nothing on the poll or release path calls them.
+
+use super::State;
+use crate::model::{ActorId, ErrorInfo, Millis, ProcessId, ProcessState, QueueKey, TaskId};
+use serde::Serialize;
+
+/// One queue as monitoring sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSnapshot {
+    pub key: QueueKey,
+    /// Ready tasks waiting in the queue (not counting leased ones).
+    pub size: usize,
+    /// Tasks of the queue handed out and not released yet (this node's leases).
+    pub leased: usize,
+    pub blocked: bool,
+    /// When the longest-waiting ready task became ready (only if asked for).
+    pub oldest_ready_at: Option<Millis>,
+}
+
+/// A task that failed and was retried at least `min_attempts - 1` times.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepeatedTask {
+    pub task_id: TaskId,
+    pub process_id: ProcessId,
+    pub actor_id: ActorId,
+    pub method: String,
+    pub attempt: u32,
+    pub last_error: Option<ErrorInfo>,
+}
+
+impl State {
+    /// Every queue with ready or leased tasks, sorted by actor and task list. With
+    /// `oldest`, each carries its oldest ready time (a walk over the queue).
+    pub fn queue_snapshots(&self, oldest: bool) -> Vec<QueueSnapshot> {
+        let mut leased = self.queues.leased_per_queue();
+        let mut out: Vec<QueueSnapshot> = self
+            .queues
+            .sizes()
+            .map(|(k, size)| QueueSnapshot {
+                key: k.clone(),
+                size,
+                leased: leased.remove(k).unwrap_or(0),
+                blocked: self.is_blocked(k),
+                oldest_ready_at: if oldest {
+                    self.queues.oldest_ready(k)
+                } else {
+                    None
+                },
+            })
+            .collect();
+        out.extend(leased.into_iter().map(|(k, n)| QueueSnapshot {
+            key: k.clone(),
+            size: 0,
+            leased: n,
+            blocked: self.is_blocked(k),
+            oldest_ready_at: None,
+        }));
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
+    /// Ready tasks in all queues (not counting leased ones).
+    pub fn total_queued(&self) -> usize {
+        self.queues.sizes().map(|(_, n)| n).sum()
+    }
+
+    /// Tasks whose current attempt is at least `min_attempts`, most attempts first (then
+    /// by task id): `(total, page)`. Walks every task: an operator view.
+    pub fn repeated_tasks(
+        &self,
+        min_attempts: u32,
+        offset: usize,
+        limit: usize,
+    ) -> (usize, Vec<RepeatedTask>) {
+        let mut hits: Vec<(u32, TaskId)> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.attempt >= min_attempts)
+            .map(|(id, t)| (t.attempt, *id))
+            .collect();
+        hits.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let total = hits.len();
+        let page = hits
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .filter_map(|(_, id)| {
+                let t = self.tasks.get(&id)?;
+                Some(RepeatedTask {
+                    task_id: id,
+                    process_id: t.process_id,
+                    actor_id: t.spec.actor_id.clone(),
+                    method: t.spec.method.clone(),
+                    attempt: t.attempt,
+                    last_error: t.last_error.clone(),
+                })
+            })
+            .collect();
+        (total, page)
+    }
+
+    /// A process's state and when it ended (or started, if it still runs).
+    pub fn lifecycle_of(&self, id: &ProcessId) -> Option<(ProcessState, Millis)> {
+        let p = self.processes.get(id)?;
+        Some((p.state, p.ended_at.unwrap_or(p.started_at)))
+    }
+
+    /// How many processes are broken right now (alerts). Walks the ended processes
+    /// (broken ones stay there until an operator or garbage collection removes them),
+    /// not the running ones.
+    pub fn broken_count(&self) -> usize {
+        self.ended
+            .iter()
+            .filter(|(_, pid)| {
+                self.processes
+                    .get(pid)
+                    .is_some_and(|p| p.state == ProcessState::Broken)
+            })
+            .count()
+    }
+}

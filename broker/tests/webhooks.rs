@@ -1,0 +1,119 @@
+//! Webhooks against a real server: process lifecycle events reach the configured URL as
+//! JSON, a refusing receiver gets the event on a retry, and only subscribed events are
+//! sent.
+
+mod common;
+
+use common::receiver::Receiver;
+use common::*;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use suslik_broker::model::{ErrorInfo, Outcome, ProcessState};
+
+/// A server whose config file holds `toml`; returns it with the file's directory.
+async fn server_with(toml: &str) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file: PathBuf = dir.path().join("suslik.toml");
+    std::fs::write(&file, toml).expect("write config");
+    let server = Server::with_args(&["--config", file.to_str().expect("path")]).await;
+    (server, dir)
+}
+
+fn events_of(bodies: &[Value], process: impl serde::Serialize) -> Vec<String> {
+    let id = json!(process);
+    bodies
+        .iter()
+        .filter(|b| b["process_id"] == id)
+        .map(|b| b["event"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn started_finished_and_broken_processes_are_posted_to_the_webhook() {
+    let hook = Receiver::start(0).await;
+    let (server, _dir) = server_with(&format!("[webhook]\nurl = \"{}\"\n", hook.url())).await;
+    let api = server.api();
+
+    let ok = api.start(&start("wh.d#1", "run", vec![])).await;
+    let t = api.next_task("wh.d#1").await;
+    let r = api
+        .release(&decision(&t, value_outcome(json!(1)), vec![]))
+        .await;
+    assert_eq!(r.process_state, ProcessState::Finished);
+    let bad = api.start(&start("wh.d#1", "run", vec![])).await;
+    let t = api.next_task("wh.d#1").await;
+    let r = api
+        .release(&decision(
+            &t,
+            Outcome::Error(ErrorInfo::new("x.Y", "no")),
+            vec![],
+        ))
+        .await;
+    assert_eq!(r.process_state, ProcessState::Broken);
+
+    let got = hook
+        .wait_for("four lifecycle events", |b| b.len() >= 4)
+        .await;
+    assert_eq!(events_of(&got, ok.process_id), ["started", "finished"]);
+    assert_eq!(events_of(&got, bad.process_id), ["started", "broken"]);
+    let finished = got.iter().find(|b| b["event"] == "finished").unwrap();
+    assert_eq!(finished["state"], "finished");
+    assert!(finished["at"].as_u64().is_some_and(|at| at > 0));
+    let broken = got.iter().find(|b| b["event"] == "broken").unwrap();
+    assert_eq!(broken["state"], "broken");
+    let started = got.iter().find(|b| b["event"] == "started").unwrap();
+    assert_eq!(started["state"], "running");
+    assert!(started["process_id"].is_string());
+}
+
+#[tokio::test]
+async fn a_receiver_failing_twice_gets_the_event_on_a_retry() {
+    let hook = Receiver::start(2).await;
+    let (server, _dir) = server_with(&format!(
+        "[webhook]\nurl = \"{}\"\nevents = [\"started\"]\nmax_retries = 3\ntimeout_ms = 2000\n",
+        hook.url()
+    ))
+    .await;
+    let p = server
+        .api()
+        .start(&start("wh.retry#1", "run", vec![]))
+        .await;
+    let got = hook.wait_for("the started event", |b| !b.is_empty()).await;
+    assert_eq!(events_of(&got, p.process_id), ["started"]);
+    assert_eq!(hook.requests(), 3, "two refusals, then the delivery");
+}
+
+#[tokio::test]
+async fn only_subscribed_events_are_sent_and_metrics_count_deliveries() {
+    let hook = Receiver::start(0).await;
+    let (server, _dir) = server_with(&format!(
+        "[webhook]\nurl = \"{}\"\nevents = [\"finished\"]\n",
+        hook.url()
+    ))
+    .await;
+    let api = server.api();
+    let p = api.start(&start("wh.only#1", "run", vec![])).await;
+    let t = api.next_task("wh.only#1").await;
+    api.release(&decision(&t, value_outcome(json!(1)), vec![]))
+        .await;
+    let got = hook.wait_for("the finished event", |b| !b.is_empty()).await;
+    assert_eq!(events_of(&got, p.process_id), ["finished"]);
+    // The sender counts the delivery once the receiver's answer is back.
+    let delivered = r#"suslik_webhook_deliveries_total{result="delivered"} 1"#;
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = reqwest::get(format!("{}/metrics", server.base()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.lines().any(|l| l == delivered) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(text.lines().any(|l| l == delivered), "{text}");
+    // Nothing else arrives (a started event would have been sent before finished).
+    assert_eq!(hook.accepted().len(), 1);
+}
