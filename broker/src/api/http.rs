@@ -51,6 +51,7 @@ pub fn router(api: BrokerApi, admin: ClusterAdmin, forwarder: Forwarder) -> Rout
             forward_to_leader,
         ))
         .merge(local)
+        .merge(super::console::assets())
         .merge(
             Router::new()
                 .route("/health", get(health))
@@ -63,7 +64,10 @@ pub fn router(api: BrokerApi, admin: ClusterAdmin, forwarder: Forwarder) -> Rout
 
 fn client_api(api: BrokerApi) -> Router {
     Router::new()
-        .route("/api/v1/processes", post(start_process))
+        .route(
+            "/api/v1/processes",
+            post(start_process).get(super::console::list_processes),
+        )
         .route("/api/v1/processes/{id}", get(get_process))
         .route("/api/v1/tasks/poll", post(poll))
         .route("/api/v1/tasks/release", post(release))
@@ -78,6 +82,7 @@ fn client_api(api: BrokerApi) -> Router {
         .merge(super::process_ops::routes(api.clone()))
         .merge(super::schedules::routes(api.clone()))
         .merge(super::promises::routes(api.clone()))
+        .merge(super::console::routes(api))
 }
 
 async fn cluster_status(State(admin): State<ClusterAdmin>) -> Response {

@@ -15,6 +15,7 @@ mod command;
 mod dispatch;
 mod gc;
 mod history;
+mod listing;
 mod records;
 mod release;
 mod resolve;
@@ -25,6 +26,10 @@ mod views;
 
 pub use command::{Command, CommandError, CommandResult, Reply, Request, Response};
 pub use history::{Event, MAX_DETAIL_BYTES};
+pub use listing::{
+    ActorView, EdgeKind, GraphEdge, GraphNode, Page, ProcessGraph, ProcessQuery, ProcessSummary,
+    QueuedTask,
+};
 pub use records::{ProcessRecord, PromiseState, Resolution, TaskRecord, TaskStatus};
 
 use crate::graph::PromiseGraph;
