@@ -500,7 +500,7 @@ const EDGE_KINDS = ['arg', 'no_wait', 'wait_for', 'forward', 'spawned'];
  * `forward`, which points back to the decider), rows ordered by their parents' rows.
  */
 function drawGraph(g) {
-  const W = 200, H = 44, GX = 70, GY = 16, M = 20;
+  const W = 200, H = 44, GX = 70, GY = 16, M = 30;
   const index = new Map(g.nodes.map((n, i) => [n.task_id, i]));
   const layer = new Array(g.nodes.length).fill(0);
   const incoming = g.nodes.map(() => []);
@@ -522,7 +522,8 @@ function drawGraph(g) {
   }
   const pos = i => ({ x: M + layer[i] * (W + GX), y: M + row[i] * (H + GY) });
   const width = M * 2 + layers.length * (W + GX) - GX;
-  const height = M * 2 + Math.max(1, ...layers.map(l => l.length)) * (H + GY) - GY + 30;
+  const bottom = M + Math.max(1, ...layers.map(l => l.length)) * (H + GY) - GY;
+  const height = bottom + M + 30;
   const svg = s('svg', { class: 'graph', width, height, viewBox: `0 0 ${width} ${height}`, 'data-nodes': g.nodes.length, 'data-edges': g.edges.length });
   const defs = s('defs');
   const colors = { arg: '#2f6fb3', no_wait: '#2f6fb3', wait_for: '#b7791f', forward: '#6b46c1', spawned: '#b8bfca' };
@@ -541,10 +542,11 @@ function drawGraph(g) {
       const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2, c = (x2 - x1) / 2;
       d = `M${x1},${y1} C${x1 + c},${y1} ${x2 - c},${y2} ${x2},${y2}`;
     } else {
-      // Back edge (a forward to the decider, or same layer): loop below the boxes.
-      const x1 = a.x + W / 2, y1 = a.y + H, x2 = b.x + W / 2 + 12, y2 = b.y + H;
-      const drop = Math.max(y1, y2) + 28;
-      d = `M${x1},${y1} C${x1},${drop} ${x2},${drop} ${x2},${y2}`;
+      // Back edge (a forward to the decider, or same layer): leave to the right, run
+      // along a lane below every box, come back up in the gap left of the target.
+      const lane = bottom + 12 + (f % 4) * 5;
+      const out = a.x + W + GX / 3, back = b.x - GX / 3;
+      d = `M${a.x + W},${a.y + H / 2} H${out} V${lane} H${back} V${b.y + H / 2} H${b.x}`;
     }
     edges.append(s('path', {
       class: 'edge ' + e.kind, d, 'data-kind': e.kind, 'data-from': e.from, 'data-to': e.to,
@@ -819,7 +821,7 @@ views.schedules = (main) => {
       h('label', {}, 'Method', h('input', { name: 'method', required: true })),
       h('label', {}, 'Task list', h('input', { name: 'task_list' }))),
     h('label', {}, 'Arguments (JSON array)', h('textarea', { name: 'args', rows: 3 }, '[]')),
-    h('p', {}, h('button', { type: 'submit' }, 'Create schedule')));
+    h('p', {}, h('button', { type: 'submit', id: 'schedule-submit' }, 'Create schedule')));
   form.addEventListener('submit', async ev => {
     ev.preventDefault();
     const v = formValues(form);
@@ -860,10 +862,10 @@ views.schedules = (main) => {
         { title: 'Fired', num: true, cell: x => x.fired },
         {
           title: '', cell: x => h('div', { class: 'row' },
-            x.paused ? h('button', { class: 'secondary', onclick: () => act(x.name, '/resume', 'POST', 'Resumed') }, 'Resume')
-              : h('button', { class: 'secondary', onclick: () => act(x.name, '/pause', 'POST', 'Paused') }, 'Pause'),
-            h('button', { onclick: () => act(x.name, '/run', 'POST', 'Ran') }, 'Run now'),
-            h('button', { class: 'danger', onclick: () => confirmBox(confirmSlot, `Delete schedule ${x.name}?`, () => act(x.name, '', 'DELETE', 'Deleted')) }, 'Delete'))
+            x.paused ? h('button', { class: 'secondary', 'data-action': 'resume', 'data-name': x.name, onclick: () => act(x.name, '/resume', 'POST', 'Resumed') }, 'Resume')
+              : h('button', { class: 'secondary', 'data-action': 'pause', 'data-name': x.name, onclick: () => act(x.name, '/pause', 'POST', 'Paused') }, 'Pause'),
+            h('button', { 'data-action': 'run', 'data-name': x.name, onclick: () => act(x.name, '/run', 'POST', 'Ran') }, 'Run now'),
+            h('button', { class: 'danger', 'data-action': 'delete', 'data-name': x.name, onclick: () => confirmBox(confirmSlot, `Delete schedule ${x.name}?`, () => act(x.name, '', 'DELETE', 'Deleted')) }, 'Delete'))
         },
       ], r.items, { id: 'schedules-table' }));
     } catch (e) { fill(list, errorBox('Schedules', e)); }

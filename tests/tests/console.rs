@@ -405,10 +405,39 @@ async fn every_main_view_renders_and_survives_a_reload() -> anyhow::Result<()> {
             .start(&format!("shop{n}.Checkout#1"), "start")
             .await?;
     }
-    for view in ["queues", "monitoring", "schedules"] {
+    for view in ["queues", "monitoring"] {
         t.open(view).await?;
         t.browser.screenshot(view).await?;
     }
+
+    // Schedules: create one from the form, run it now, pause it.
+    t.open("schedules").await?;
+    let b = &t.browser;
+    b.type_into("#schedule-form [name=name]", "hourly-report").await?;
+    b.click("#schedule-form [name=when] option[value=interval]")
+        .await?;
+    b.type_into("#schedule-form [name=spec]", "3600000").await?;
+    b.type_into("#schedule-form [name=actor_id]", "report.Hourly#1")
+        .await?;
+    b.type_into("#schedule-form [name=method]", "run").await?;
+    b.click("#schedule-submit").await?;
+    b.click("button[data-action=run][data-name=hourly-report]")
+        .await?;
+    b.wait_until(
+        "the run-now answer",
+        "(document.querySelector('#schedule-message')?.textContent || '').includes('started process')",
+    )
+    .await?;
+    b.click("button[data-action=pause][data-name=hourly-report]")
+        .await?;
+    b.find("button[data-action=resume][data-name=hourly-report]")
+        .await?;
+    let schedules = t.rest.get("/api/v1/schedules").await?;
+    assert_eq!(schedules["items"][0]["paused"], true, "{schedules}");
+    assert_eq!(schedules["items"][0]["fired"], 1, "{schedules}");
+    let started = t.rest.get("/api/v1/processes?actor=report.").await?;
+    assert_eq!(started["total"], 1, "run now started one process: {started}");
+    b.screenshot("schedules").await?;
     // Queues: the prefix filter lives in the URL and survives a reload.
     t.open("queues?prefix=shop1").await?;
     t.browser
@@ -439,6 +468,38 @@ async fn every_main_view_renders_and_survives_a_reload() -> anyhow::Result<()> {
         .await?;
     assert_eq!(queue["total"], 1);
     t.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_on_a_protected_broker_asks_for_the_operator_token() -> anyhow::Result<()> {
+    let broker = Broker::start_with(|cfg| {
+        cfg.auth.operator_token = Some("let-me-in".into());
+    })
+    .await?;
+    let b = Browser::launch().await?;
+    b.goto(&format!("http://{}/console#/processes", broker.addr()))
+        .await?;
+    b.wait_until(
+        "the sign-in form",
+        "!document.getElementById('login').hidden",
+    )
+    .await?;
+    b.type_into("#login-token", "guess").await?;
+    b.click("#login-form button").await?;
+    b.wait_until(
+        "the refusal",
+        "document.getElementById('login-error').textContent.includes('refused')",
+    )
+    .await?;
+    b.type_into("#login-token", "let-me-in").await?;
+    b.click("#login-form button").await?;
+    b.find("#processes-table").await?;
+    let hidden: bool = b
+        .eval("return document.getElementById('login').hidden;", vec![])
+        .await?;
+    assert!(hidden, "signed in, the form is gone");
+    b.close().await?;
+    broker.stop().await
 }
 
 fn uuid() -> String {
