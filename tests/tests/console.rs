@@ -413,7 +413,8 @@ async fn every_main_view_renders_and_survives_a_reload() -> anyhow::Result<()> {
     // Schedules: create one from the form, run it now, pause it.
     t.open("schedules").await?;
     let b = &t.browser;
-    b.type_into("#schedule-form [name=name]", "hourly-report").await?;
+    b.type_into("#schedule-form [name=name]", "hourly-report")
+        .await?;
     b.click("#schedule-form [name=when] option[value=interval]")
         .await?;
     b.type_into("#schedule-form [name=spec]", "3600000").await?;
@@ -436,7 +437,10 @@ async fn every_main_view_renders_and_survives_a_reload() -> anyhow::Result<()> {
     assert_eq!(schedules["items"][0]["paused"], true, "{schedules}");
     assert_eq!(schedules["items"][0]["fired"], 1, "{schedules}");
     let started = t.rest.get("/api/v1/processes?actor=report.").await?;
-    assert_eq!(started["total"], 1, "run now started one process: {started}");
+    assert_eq!(
+        started["total"], 1,
+        "run now started one process: {started}"
+    );
     b.screenshot("schedules").await?;
     // Queues: the prefix filter lives in the URL and survives a reload.
     t.open("queues?prefix=shop1").await?;
