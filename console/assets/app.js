@@ -675,7 +675,8 @@ views.broken = (main, params) => {
     try {
       const r = await api(V + path, { body: selection });
       const n = r.restarted ?? r.deleted ?? 0;
-      flash(msg, 'success', `${what}: ${n} process${n === 1 ? '' : 'es'}.`);
+      const skipped = r.skipped ? ` (${r.skipped} skipped: not broken or not ended any more)` : '';
+      flash(msg, 'success', `${what}: ${n} process${n === 1 ? '' : 'es'}${skipped}.`);
     } catch (e) { fill(msg, errorBox(what, e)); }
     fill(preview);
     await refresh();
