@@ -171,7 +171,8 @@ function formValues(form) {
 
 /** Replaces the hash's query with `params` (one history entry). */
 function navigate(route, params) {
-  location.hash = '#/' + route + qs(params);
+  const hash = '#/' + route + qs(params);
+  if (location.hash === hash) runRefresh(current); else location.hash = hash;
 }
 
 /** An inline "are you sure?" strip; `run` is called on Confirm. */

@@ -305,7 +305,7 @@ impl Browser {
         }
         // Chromium runs in chromedriver's process group: signal the whole group.
         let _ = Command::new("kill")
-            .arg("-KILL")
+            .args(["-s", "KILL", "--"])
             .arg(format!("-{}", self.driver.id()))
             .stderr(Stdio::null())
             .status();
