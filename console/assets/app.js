@@ -796,16 +796,23 @@ views.monitoring = (main) => {
 function sparkline(name, values, bucketMs) {
   const W = 300, H = 56, P = 3;
   const nums = values.map(v => +v || 0);
-  const max = Math.max(1, ...nums);
+  const peak = Math.max(0, ...nums);
+  const max = Math.max(1, peak);
   const step = nums.length > 1 ? (W - 2 * P) / (nums.length - 1) : 0;
   const pts = nums.map((v, i) => `${(P + i * step).toFixed(1)},${(H - P - (v / max) * (H - 2 * P)).toFixed(1)}`);
   const last = nums.length ? nums[nums.length - 1] : 0;
   return h('div', { class: 'card spark', 'data-series': name },
-    h('div', { class: 'row' }, h('strong', {}, name.replace(/_/g, ' ')), h('span', { class: 'muted' }, `max ${fmtNum(max)} per ${Math.round((bucketMs || 60000) / 1000)} s`)),
+    h('div', { class: 'row' }, h('strong', {}, name.replace(/_/g, ' ')), h('span', { class: 'muted' }, `max ${fmtNum(peak)}${unit(name, bucketMs)}`)),
     h('span', { class: 'val' }, fmtNum(last)),
     s('svg', { width: W, height: H, viewBox: `0 0 ${W} ${H}` },
       s('polyline', { points: [`${P},${H - P}`, ...pts, `${W - P},${H - P}`].join(' '), fill: '#e3efff', stroke: 'none' }),
       s('polyline', { points: pts.join(' '), fill: 'none', stroke: '#2f6fb3', 'stroke-width': 1.5 })));
+}
+/** What one point of a series measures: a latency, a level, or a count per bucket. */
+function unit(name, bucketMs) {
+  if (name.endsWith('_ms')) return ' ms';
+  if (name === 'queued') return ' waiting';
+  return ` per ${Math.round((bucketMs || 60000) / 1000)} s`;
 }
 function fmtNum(n) { return Number.isInteger(n) ? String(n) : n.toFixed(1); }
 
