@@ -312,11 +312,20 @@ views.actors = (main, params) => {
     try { actors = (await api(V + '/actors')).items; } catch (e) { fill(body, errorBox('Actors', e)); return; }
     let activity = null, activityError = null;
     try { activity = (await api(V + '/queues/activity')).queues; } catch (e) { activityError = e; }
+    // Actors that only polled (no task of theirs in the state) are known from activity.
+    const known = new Set(actors.map(a => a.actor_id));
+    for (const q of activity || []) {
+      if (known.has(q.actor_id)) continue;
+      known.add(q.actor_id);
+      actors.push({ actor_id: q.actor_id, task_lists: [], queued: 0, leased: 0, blocked: false, blocked_task_lists: [], tasks_total: 0 });
+    }
+    actors.sort((a, b) => a.actor_id.localeCompare(b.actor_id));
     const rows = actors.map(a => {
-      const qs = (activity || []).filter(q => q.actor_id === a.actor_id);
-      const sum = k => qs.reduce((n, q) => n + (q[k] || 0), 0);
-      const last = qs.reduce((m, q) => Math.max(m, q.last_poll_at || 0), 0);
-      return Object.assign({}, a, activity ? {
+      const mine = (activity || []).filter(q => q.actor_id === a.actor_id);
+      const sum = k => mine.reduce((n, q) => n + (q[k] || 0), 0);
+      const last = mine.reduce((m, q) => Math.max(m, q.last_poll_at || 0), 0);
+      const lists = new Set(a.task_lists.concat(mine.map(q => q.task_list)));
+      return Object.assign({}, a, { task_lists: [...lists].sort() }, activity ? {
         last_poll_at: last || null, enqueued_1h: sum('enqueued_1h'), polled_1h: sum('polled_1h'),
         enqueued_24h: sum('enqueued_24h'), polled_24h: sum('polled_24h'),
       } : {});
@@ -909,6 +918,7 @@ function route() {
   const make = views[view];
   if (!make) { fill(main, h('p', { class: 'error' }, `No view called “${view}”.`)); current = { refresh: null }; return; }
   document.title = 'Suslik · ' + view;
+  delete main.dataset.loaded;
   const refresh = make(main, params, arg);
   current = { refresh, busy: false };
   main.dataset.view = view;
