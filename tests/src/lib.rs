@@ -6,6 +6,8 @@
 //! never waits long, and nothing here sleeps for a fixed time: waits are for
 //! conditions ([`eventually`]), with generous deadlines.
 
+pub mod webdriver;
+
 use std::future::Future;
 use std::time::Duration;
 use suslik_broker::{Node, NodeConfig};

@@ -52,6 +52,7 @@ pub fn router(api: BrokerApi, admin: ClusterAdmin, forwarder: Forwarder) -> Rout
         ))
         .merge(local)
         .merge(super::monitoring::local_routes(api.clone()))
+        .merge(super::console::assets())
         .merge(
             Router::new()
                 .route("/health", get(health))
@@ -64,7 +65,10 @@ pub fn router(api: BrokerApi, admin: ClusterAdmin, forwarder: Forwarder) -> Rout
 
 fn client_api(api: BrokerApi) -> Router {
     Router::new()
-        .route("/api/v1/processes", post(start_process))
+        .route(
+            "/api/v1/processes",
+            post(start_process).get(super::console::list_processes),
+        )
         .route("/api/v1/processes/{id}", get(get_process))
         .route("/api/v1/tasks/poll", post(poll))
         .route("/api/v1/tasks/release", post(release))
@@ -79,7 +83,8 @@ fn client_api(api: BrokerApi) -> Router {
         .merge(super::process_ops::routes(api.clone()))
         .merge(super::schedules::routes(api.clone()))
         .merge(super::promises::routes(api.clone()))
-        .merge(super::monitoring::routes(api))
+        .merge(super::monitoring::routes(api.clone()))
+        .merge(super::console::routes(api))
 }
 
 async fn cluster_status(State(admin): State<ClusterAdmin>) -> Response {

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cluster;
 pub mod cluster_client;
+pub mod console;
 mod error;
 pub mod forward;
 pub mod http;

@@ -53,6 +53,9 @@ pub struct TaskRecord {
     pub receipt: Option<ReleaseReceipt>,
     /// The latest error this task failed with.
     pub last_error: Option<ErrorInfo>,
+    /// The promise this task's result was forwarded to (a decider returned it); kept
+    /// after the promise resolves so the console can draw the forward edge.
+    pub forwarded_to: Option<TaskId>,
 }
 
 impl TaskRecord {
@@ -68,6 +71,7 @@ impl TaskRecord {
             promise: PromiseState::Pending,
             receipt: None,
             last_error: None,
+            forwarded_to: None,
         }
     }
 

@@ -51,6 +51,7 @@ impl State {
             .and_then(|t| t.resolution().cloned());
         if let Some(task) = self.tasks.get_mut(&id) {
             task.promise = PromiseState::Forwarded(target);
+            task.forwarded_to = Some(target);
         }
         match resolved {
             Some(r) => self.resolve(id, r, now),
