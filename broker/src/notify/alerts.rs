@@ -216,6 +216,7 @@ mod tests {
             now: Millis(now),
             process_id: crate::model::ProcessId::random(),
             custom_id: None,
+            idempotency_key: None,
             start: TaskSpec {
                 task_id: TaskId::random(),
                 actor_id: ActorId::new(actor).unwrap(),
