@@ -31,7 +31,8 @@ async fn every_recipe_passes_when_run_like_the_container_does() -> anyhow::Resul
                 "priority",
                 "retry",
                 "order",
-                "subprocess"
+                "subprocess",
+                "signal"
             ]
         );
         anyhow::Ok(())
