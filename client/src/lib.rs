@@ -90,6 +90,8 @@ pub mod error_types {
     };
 }
 
+pub use suslik_broker::model::history::{EventKind, HistoryEvent};
+pub use suslik_broker::model::ops::AbortAnswer;
 pub use suslik_broker::model::{
     ActorId, ErrorInfo, JsonValue, Millis, ProcessId, ProcessState, RetryKind, RetryPolicy, TaskId,
     TaskKind, TaskList,

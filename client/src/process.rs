@@ -12,6 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use suslik_broker::model::history::HistoryEvent;
+use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     ProcessView, StartProcessRequest, StartProcessResponse, TaskView,
@@ -158,6 +160,37 @@ impl ProcessClient {
         self.transport
             .resolve_promise(task_id, ResolvePromiseRequest::Error(error.into()))
             .await
+    }
+
+    /// The process's whole history, oldest first (fetched a page at a time).
+    pub async fn history(&self, id: ProcessId) -> Result<Vec<HistoryEvent>> {
+        const PAGE: usize = 1000;
+        let mut events = Vec::new();
+        loop {
+            let page = self.transport.history(id, events.len(), PAGE).await?;
+            let got = page.items.len();
+            events.extend(page.items);
+            if got == 0 || events.len() >= page.total {
+                return Ok(events);
+            }
+        }
+    }
+
+    /// Aborts processes (Taskurotta's terminate): running or broken ones end as
+    /// `aborted`, their queued tasks are dropped and later releases of their tasks are
+    /// refused. Ended ones are skipped; the answer counts both. `reason` goes into
+    /// their history.
+    pub async fn abort(
+        &self,
+        ids: impl IntoIterator<Item = ProcessId>,
+        reason: Option<&str>,
+    ) -> Result<AbortAnswer> {
+        let req = AbortRequest {
+            process_ids: Some(ids.into_iter().collect()),
+            filter: None,
+            reason: reason.map(str::to_string),
+        };
+        self.transport.abort(req).await
     }
 
     /// Waits until the process is finished or broken, and returns its view. Transient

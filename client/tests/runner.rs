@@ -5,6 +5,8 @@ use futures::future::BoxFuture;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use suslik_broker::model::history::HistoryPage;
+use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     ErrorBody, PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
@@ -156,6 +158,19 @@ impl Transport for Fake {
         _id: TaskId,
         _req: ResolvePromiseRequest,
     ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
+        Box::pin(async { Err(Error::Invalid("not scripted".into())) })
+    }
+
+    fn history(
+        &self,
+        _id: ProcessId,
+        _offset: usize,
+        _limit: usize,
+    ) -> BoxFuture<'_, Result<HistoryPage>> {
+        Box::pin(async { Err(Error::Invalid("not scripted".into())) })
+    }
+
+    fn abort(&self, _req: AbortRequest) -> BoxFuture<'_, Result<AbortAnswer>> {
         Box::pin(async { Err(Error::Invalid("not scripted".into())) })
     }
 }

@@ -8,6 +8,8 @@
 use futures::future::BoxFuture;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
+use suslik_broker::model::history::HistoryPage;
+use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
@@ -112,5 +114,18 @@ impl Transport for TrackingTransport {
         req: ResolvePromiseRequest,
     ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
         self.inner.resolve_promise(id, req)
+    }
+
+    fn history(
+        &self,
+        id: ProcessId,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<HistoryPage>> {
+        self.inner.history(id, offset, limit)
+    }
+
+    fn abort(&self, req: AbortRequest) -> BoxFuture<'_, Result<AbortAnswer>> {
+        self.inner.abort(req)
     }
 }

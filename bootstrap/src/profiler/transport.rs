@@ -7,6 +7,8 @@ use super::Profiler;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Instant;
+use suslik_broker::model::history::HistoryPage;
+use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt, ReleaseResult,
@@ -96,5 +98,18 @@ impl Transport for ProfiledTransport {
         req: ResolvePromiseRequest,
     ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
         self.inner.resolve_promise(id, req)
+    }
+
+    fn history(
+        &self,
+        id: ProcessId,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<HistoryPage>> {
+        self.inner.history(id, offset, limit)
+    }
+
+    fn abort(&self, req: AbortRequest) -> BoxFuture<'_, Result<AbortAnswer>> {
+        self.inner.abort(req)
     }
 }

@@ -47,7 +47,13 @@ impl State {
                     TaskStatus::Scheduled { at } => {
                         self.timers.cancel(*id, at);
                     }
-                    TaskStatus::Waiting | TaskStatus::Released { .. } => {}
+                    TaskStatus::Waiting => {
+                        // An external promise's timeout.
+                        if let Some(at) = super::signal::promise_deadline(t) {
+                            self.timers.cancel(*id, at);
+                        }
+                    }
+                    TaskStatus::Released { .. } => {}
                 }
             }
             let mut event = Event::new(EventKind::Aborted, now);

@@ -69,6 +69,9 @@ impl State {
             if let Some(at) = super::signal::promise_deadline(&task) {
                 self.timers.cancel(*id, at);
             }
+            if let Some(at) = super::signal::promise_deadline(&task) {
+                self.timers.cancel(*id, at);
+            }
             let mut promises = Vec::new();
             task.spec.for_each_dependency(&mut |p| promises.push(p));
             if let super::PromiseState::Forwarded(target) = task.promise {

@@ -24,6 +24,8 @@ use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use suslik_broker::model::history::HistoryPage;
+use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     ErrorBody, PollRequest, PollResponse, ProcessView, ReleaseBatchRequest, ReleaseBatchResponse,
@@ -376,6 +378,32 @@ impl Transport for HttpTransport {
             let path = format!("api/v1/promises/{id}/resolve");
             self.call(Method::POST, &path, Some(&req), self.timeout())
                 .await
+        })
+    }
+
+    fn history(
+        &self,
+        id: ProcessId,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<HistoryPage>> {
+        Box::pin(async move {
+            let path = format!("api/v1/processes/{id}/history?offset={offset}&limit={limit}");
+            self.call::<(), _>(Method::GET, &path, None, self.timeout())
+                .await
+        })
+    }
+
+    fn abort(&self, req: AbortRequest) -> BoxFuture<'_, Result<AbortAnswer>> {
+        Box::pin(async move {
+            // Safe to resend after a failover: aborting an aborted process is a no-op.
+            self.call(
+                Method::POST,
+                "api/v1/processes/abort",
+                Some(&req),
+                self.timeout(),
+            )
+            .await
         })
     }
 }

@@ -9,6 +9,8 @@ use super::Transport;
 use crate::{Error, Result};
 use futures::future::BoxFuture;
 use suslik_broker::api::{ApiError, BrokerApi};
+use suslik_broker::model::history::HistoryPage;
+use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
@@ -75,5 +77,18 @@ impl Transport for InProcessTransport {
         req: ResolvePromiseRequest,
     ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
         Box::pin(async move { self.api.resolve_promise(id, req).await.map_err(map) })
+    }
+
+    fn history(
+        &self,
+        id: ProcessId,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<HistoryPage>> {
+        Box::pin(async move { self.api.history(id, offset, limit).map_err(map) })
+    }
+
+    fn abort(&self, req: AbortRequest) -> BoxFuture<'_, Result<AbortAnswer>> {
+        Box::pin(async move { self.api.abort(req).await.map_err(map) })
     }
 }

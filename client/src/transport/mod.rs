@@ -22,6 +22,8 @@ pub use in_process::InProcessTransport;
 use crate::Result;
 use futures::future::BoxFuture;
 use std::sync::Arc;
+use suslik_broker::model::history::HistoryPage;
+use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
@@ -64,6 +66,18 @@ pub trait Transport: Send + Sync + 'static {
         id: TaskId,
         req: ResolvePromiseRequest,
     ) -> BoxFuture<'_, Result<ResolvePromiseResponse>>;
+
+    /// `GET /api/v1/processes/{id}/history`: events `offset..offset+limit` of a
+    /// process's history, oldest first.
+    fn history(
+        &self,
+        id: ProcessId,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<HistoryPage>>;
+
+    /// `POST /api/v1/processes/abort`: aborts running or broken processes.
+    fn abort(&self, req: AbortRequest) -> BoxFuture<'_, Result<AbortAnswer>>;
 }
 
 impl<T: Transport + ?Sized> Transport for Arc<T> {
@@ -97,5 +111,17 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
         req: ResolvePromiseRequest,
     ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
         (**self).resolve_promise(id, req)
+    }
+
+    fn history(
+        &self,
+        id: ProcessId,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<HistoryPage>> {
+        (**self).history(id, offset, limit)
+    }
+    fn abort(&self, req: AbortRequest) -> BoxFuture<'_, Result<AbortAnswer>> {
+        (**self).abort(req)
     }
 }

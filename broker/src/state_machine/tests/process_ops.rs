@@ -385,3 +385,28 @@ fn process_operations_round_trip_through_the_log_and_snapshots() {
         started(keyed_start(&mut r, "k")).process_id
     );
 }
+
+/// An external promise counts as an unfinished task until it is resolved, and then
+/// no longer: the process finishes.
+#[test]
+fn a_process_waiting_on_an_external_promise_finishes_once_it_is_resolved() {
+    let mut s = State::default();
+    let (pid, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let signal = spec("shop#1", "paid", TaskKind::External, vec![]);
+    release(
+        &mut s,
+        decision(t, Outcome::Promise(signal.task_id), vec![signal.clone()]),
+    )
+    .unwrap();
+    assert_eq!(s.process_view(&pid).unwrap().state, ProcessState::Running);
+    s.apply(&Command::ResolvePromise {
+        now: Millis(30),
+        task_id: signal.task_id,
+        resolution: Resolution::Value(val("ok".into())),
+    })
+    .unwrap();
+    let view = s.process_view(&pid).unwrap();
+    assert_eq!(view.state, ProcessState::Finished);
+    assert_eq!(view.result.unwrap().as_str(), "\"ok\"");
+}
