@@ -7,7 +7,8 @@ use crate::api::forward::Forwarder;
 use crate::api::{http, BrokerApi, Limits};
 use crate::core::BrokerCore;
 use crate::leader::{
-    run_gc, run_lease_expiry, run_schedules, run_timers, watch_leadership, GcConfig, Proposer,
+    run_gc, run_lease_expiry, run_recovery, run_schedules, run_timers, watch_leadership, GcConfig,
+    Proposer, RecoveryConfig,
 };
 use crate::raft::{raft_routes, start_raft, wait_for_leader, Raft, RaftConfig};
 use anyhow::Context;
@@ -34,6 +35,8 @@ pub struct NodeConfig {
     pub snapshot_every: u64,
     /// Garbage collection of ended processes.
     pub gc: GcConfig,
+    /// Recovery of stalled processes.
+    pub recovery: RecoveryConfig,
     /// Raft heartbeat period (ms); failover takes roughly the election timeout plus
     /// openraft's leader lease (the maximum election timeout).
     pub heartbeat_ms: u64,
@@ -62,6 +65,7 @@ impl NodeConfig {
             limits: Limits::default(),
             snapshot_every: 10_000,
             gc: GcConfig::default(),
+            recovery: RecoveryConfig::default(),
             heartbeat_ms: 100,
             election_timeout_ms: (400, 800),
             advertise: None,
@@ -135,6 +139,12 @@ impl Node {
                 cfg.gc.clone(),
             )),
             tokio::spawn(run_schedules(core.clone(), raft.clone(), proposer.clone())),
+            tokio::spawn(run_recovery(
+                core.clone(),
+                raft.clone(),
+                proposer.clone(),
+                cfg.recovery.clone(),
+            )),
         ];
         let api = BrokerApi::new(core, proposer, raft.clone(), cfg.limits.clone());
 

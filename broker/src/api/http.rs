@@ -78,6 +78,7 @@ fn client_api(api: BrokerApi) -> Router {
         .merge(super::process_ops::routes(api.clone()))
         .merge(super::schedules::routes(api.clone()))
         .merge(super::promises::routes(api.clone()))
+        .merge(super::recovery::routes(api.clone()))
 }
 
 async fn cluster_status(State(admin): State<ClusterAdmin>) -> Response {

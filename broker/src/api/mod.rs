@@ -10,6 +10,7 @@ pub mod http;
 mod limits;
 pub mod process_ops;
 pub mod promises;
+pub mod recovery;
 pub mod schedules;
 
 pub use error::ApiError;

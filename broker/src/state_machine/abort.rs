@@ -47,7 +47,9 @@ impl State {
                     TaskStatus::Scheduled { at } => {
                         self.timers.cancel(*id, at);
                     }
-                    TaskStatus::Waiting | TaskStatus::Released { .. } => {}
+                    TaskStatus::Waiting
+                    | TaskStatus::Purged { .. }
+                    | TaskStatus::Released { .. } => {}
                 }
             }
             let mut event = Event::new(EventKind::Aborted, now);
