@@ -7,7 +7,8 @@ use crate::api::forward::Forwarder;
 use crate::api::{http, BrokerApi, Limits};
 use crate::core::BrokerCore;
 use crate::leader::{
-    run_gc, run_lease_expiry, run_schedules, run_timers, watch_leadership, GcConfig, Proposer,
+    run_gc, run_lease_expiry, run_recovery, run_schedules, run_timers, watch_leadership, GcConfig,
+    Proposer, RecoveryConfig,
 };
 use crate::notify::{run_alerts, AlertsConfig, Webhook, WebhookConfig};
 use crate::raft::{raft_routes, start_raft, wait_for_leader, Raft, RaftConfig};
@@ -35,6 +36,8 @@ pub struct NodeConfig {
     pub snapshot_every: u64,
     /// Garbage collection of ended processes.
     pub gc: GcConfig,
+    /// Recovery of stalled processes.
+    pub recovery: RecoveryConfig,
     /// Raft heartbeat period (ms); failover takes roughly the election timeout plus
     /// openraft's leader lease (the maximum election timeout).
     pub heartbeat_ms: u64,
@@ -67,6 +70,7 @@ impl NodeConfig {
             limits: Limits::default(),
             snapshot_every: 10_000,
             gc: GcConfig::default(),
+            recovery: RecoveryConfig::default(),
             heartbeat_ms: 100,
             election_timeout_ms: (400, 800),
             advertise: None,
@@ -151,6 +155,12 @@ impl Node {
             )),
             tokio::spawn(run_schedules(core.clone(), raft.clone(), proposer.clone())),
             tokio::spawn(run_alerts(core.clone(), cfg.alerts.clone(), webhook)),
+            tokio::spawn(run_recovery(
+                core.clone(),
+                raft.clone(),
+                proposer.clone(),
+                cfg.recovery.clone(),
+            )),
         ];
         loops.extend(webhook_tasks);
         let api = BrokerApi::new(core, proposer, raft.clone(), cfg.limits.clone());

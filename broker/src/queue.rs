@@ -10,7 +10,7 @@
 //! unreleased task, so leased-but-unreleased tasks are simply delivered again
 //! (at-least-once).
 
-use crate::model::{Millis, QueueKey, TaskId};
+use crate::model::{ActorId, Millis, QueueKey, TaskId, TaskList};
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeSet, HashMap};
 
@@ -168,6 +168,34 @@ impl ReadyQueues {
     /// The earliest lease deadline, for the expiry timer.
     pub fn next_lease_deadline(&self) -> Option<Millis> {
         self.leases.first().map(|(t, _)| *t)
+    }
+
+    /// Whether `task` is in a queue or leased.
+    pub fn contains(&self, task: &TaskId) -> bool {
+        self.slots.contains_key(task)
+    }
+
+    /// Takes every task of the queues of `actor` (one task list, or all), queued or
+    /// leased, out of the queues and the lease table; returns their ids, sorted.
+    pub fn drain_actor(&mut self, actor: &ActorId, list: Option<&TaskList>) -> Vec<TaskId> {
+        let matches = |k: &QueueKey| &k.actor_id == actor && list.is_none_or(|l| &k.task_list == l);
+        let mut ids: Vec<TaskId> = self
+            .queues
+            .iter()
+            .filter(|(k, _)| matches(k))
+            .flat_map(|(_, q)| q.iter().map(|e| e.task_id))
+            .collect();
+        ids.extend(
+            self.leases
+                .iter()
+                .map(|(_, t)| *t)
+                .filter(|t| matches!(self.slots.get(t), Some(Slot::Leased(k, _, _)) if matches(k))),
+        );
+        ids.sort_unstable();
+        for id in &ids {
+            self.remove(id);
+        }
+        ids
     }
 
     /// Whether `task` is leased right now.

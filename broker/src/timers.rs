@@ -38,6 +38,11 @@ impl Timers {
         out
     }
 
+    /// Whether `task`'s timer is armed for `at`.
+    pub fn is_armed(&self, task: TaskId, at: Millis) -> bool {
+        self.due.contains(&(at, task))
+    }
+
     /// When the next timer is due.
     pub fn next_due(&self) -> Option<Millis> {
         self.due.first().map(|(at, _)| *at)

@@ -72,6 +72,18 @@ async fn a_promise_resolved_through_the_api_lets_the_decider_continue() {
         .release(&decision(&d, value_outcome(json!("shipped")), vec![]))
         .await;
     assert_eq!(r.process_state, ProcessState::Finished);
+    let (status, history) = api
+        .get_json(&format!("/api/v1/processes/{}/history", d.process_id))
+        .await;
+    assert_eq!(status, 200, "{history}");
+    let resolved: Vec<&Value> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "promise_resolved")
+        .collect();
+    assert_eq!(resolved.len(), 1, "{history}");
+    assert_eq!(resolved[0]["task_id"], json!(signal.to_string()));
 }
 
 #[tokio::test]

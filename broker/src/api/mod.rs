@@ -12,6 +12,7 @@ mod limits;
 pub mod monitoring;
 pub mod process_ops;
 pub mod promises;
+pub mod recovery;
 pub mod schedules;
 
 pub use error::ApiError;

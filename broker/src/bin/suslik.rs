@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use suslik_broker::api::auth::AuthConfig;
 use suslik_broker::api::cluster_client::ClusterClient;
 use suslik_broker::api::Limits;
-use suslik_broker::leader::GcConfig;
+use suslik_broker::leader::{GcConfig, RecoveryConfig};
 use suslik_broker::notify::{AlertConfig, AlertKind, AlertsConfig, WebhookConfig, WEBHOOK_EVENTS};
 use suslik_broker::{Node, NodeConfig};
 use tracing_subscriber::EnvFilter;
@@ -143,6 +143,18 @@ struct ServeArgs {
     /// Turn garbage collection off.
     #[arg(long)]
     no_gc: bool,
+    /// Look for stalled processes this often, in ms [default: 60000]
+    #[arg(long)]
+    recovery_scan_period_ms: Option<u64>,
+    /// A running process unchanged this long is recovered, in ms [default: 600000]
+    #[arg(long)]
+    recovery_process_change_timeout_ms: Option<u64>,
+    /// Most processes one recovery scan examines [default: 1000]
+    #[arg(long)]
+    recovery_max_per_scan: Option<u32>,
+    /// Turn recovery of stalled processes off.
+    #[arg(long)]
+    no_recovery: bool,
     /// Raft heartbeat period in ms [default: 100]
     #[arg(long)]
     heartbeat_ms: Option<u64>,
@@ -214,6 +226,26 @@ struct FileConfig {
     webhook: Option<WebhookFile>,
     #[serde(default)]
     alert: Vec<AlertFile>,
+    recovery: Option<RecoveryFile>,
+}
+
+/// The `[recovery]` table of the settings file.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RecoveryFile {
+    enabled: Option<bool>,
+    scan_period_ms: Option<u64>,
+    process_change_timeout_ms: Option<u64>,
+    max_per_scan: Option<u32>,
+}
+
+/// Effective recovery settings (printed as the `[recovery]` table).
+#[derive(Debug, Serialize)]
+struct RecoverySettings {
+    enabled: bool,
+    scan_period_ms: u64,
+    process_change_timeout_ms: u64,
+    max_per_scan: u32,
 }
 
 /// The `[auth]` section of the settings file.
@@ -390,6 +422,7 @@ struct Settings {
     #[serde(skip_serializing_if = "Option::is_none")]
     webhook: Option<WebhookFile>,
     alert: Vec<AlertFile>,
+    recovery: RecoverySettings,
 }
 
 impl Settings {
@@ -470,6 +503,25 @@ impl Settings {
                 .unwrap_or(defaults.alerts.check_period_ms),
             webhook: file.webhook,
             alert: file.alert,
+            recovery: {
+                let f = file.recovery.unwrap_or_default();
+                let d = &defaults.recovery;
+                RecoverySettings {
+                    enabled: !args.no_recovery && f.enabled.unwrap_or(d.enabled),
+                    scan_period_ms: args
+                        .recovery_scan_period_ms
+                        .or(f.scan_period_ms)
+                        .unwrap_or(d.scan_period_ms),
+                    process_change_timeout_ms: args
+                        .recovery_process_change_timeout_ms
+                        .or(f.process_change_timeout_ms)
+                        .unwrap_or(d.process_change_timeout_ms),
+                    max_per_scan: args
+                        .recovery_max_per_scan
+                        .or(f.max_per_scan)
+                        .unwrap_or(d.max_per_scan),
+                }
+            },
         };
         if s.alert_check_period_ms == 0 {
             return Err("alert_check_period_ms must be at least 1".into());
@@ -481,6 +533,8 @@ impl Settings {
             ("snapshot_every", s.snapshot_every),
             ("gc_batch", u64::from(s.gc_batch)),
             ("heartbeat_ms", s.heartbeat_ms),
+            ("recovery.scan_period_ms", s.recovery.scan_period_ms),
+            ("recovery.max_per_scan", u64::from(s.recovery.max_per_scan)),
         ] {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
@@ -675,6 +729,12 @@ fn serve(args: ServeArgs) -> ExitCode {
             delay_ms: settings.gc_delay_ms,
             batch: settings.gc_batch,
             include_broken: settings.gc_include_broken,
+        },
+        recovery: RecoveryConfig {
+            enabled: settings.recovery.enabled,
+            scan_period_ms: settings.recovery.scan_period_ms,
+            process_change_timeout_ms: settings.recovery.process_change_timeout_ms,
+            max_per_scan: settings.recovery.max_per_scan,
         },
         peers,
         advertise: settings.advertise,

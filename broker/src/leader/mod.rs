@@ -8,6 +8,7 @@ mod gc;
 mod leadership;
 mod leases;
 mod proposer;
+mod recovery;
 mod schedules;
 mod timers;
 
@@ -15,6 +16,7 @@ pub use gc::{run_gc, GcConfig};
 pub use leadership::watch_leadership;
 pub use leases::run_lease_expiry;
 pub use proposer::{ProposeError, Proposer};
+pub use recovery::{recover_once, run_recovery, RecoveryConfig, RecoveryStats};
 pub use schedules::run_schedules;
 pub use timers::run_timers;
 

@@ -140,6 +140,8 @@ pub enum TaskStatus {
     Ready,
     /// Released.
     Released,
+    /// Dropped from its queue by a purge; waits for recovery to be put back.
+    Purged,
 }
 
 /// A task as the API shows it.

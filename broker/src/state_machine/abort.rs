@@ -53,7 +53,7 @@ impl State {
                             self.timers.cancel(*id, at);
                         }
                     }
-                    TaskStatus::Released { .. } => {}
+                    TaskStatus::Purged { .. } | TaskStatus::Released { .. } => {}
                 }
             }
             let mut event = Event::new(EventKind::Aborted, now);

@@ -153,6 +153,7 @@ impl State {
                 p.state = ProcessState::Running;
                 p.unfinished += rerun.len() as u32;
             }
+            self.touch(*pid, now);
             for id in rerun {
                 if let Some(t) = self.tasks.get_mut(&id) {
                     t.attempt += 1;

@@ -86,6 +86,21 @@ pub enum Command {
         task_id: TaskId,
         resolution: Resolution,
     },
+    /// Drop every ready task of an actor's queue (one task list, or all of them),
+    /// handed out or not, leaving them `Purged` (stalled until recovery).
+    PurgeQueue {
+        now: Millis,
+        actor_id: ActorId,
+        task_list: Option<TaskList>,
+    },
+    /// Recover up to `max` running processes unchanged since before `stalled_before`:
+    /// every unfinished task whose promises are resolved but which is in no queue (or
+    /// whose timer is not armed) is put back. Nothing released runs again.
+    RecoverProcesses {
+        now: Millis,
+        stalled_before: Millis,
+        max: u32,
+    },
 }
 
 /// What a successfully applied command answers.
@@ -112,6 +127,13 @@ pub enum Reply {
     /// An external promise resolved (`duplicate`: it already was, the same way).
     PromiseResolved {
         duplicate: bool,
+    },
+    /// How many ready tasks a purge dropped.
+    Purged(u32),
+    /// What a recovery scan did.
+    Recovered {
+        processes: u32,
+        tasks: u32,
     },
 }
 

@@ -58,6 +58,7 @@ impl State {
         if let Some(k) = &process.idempotency_key {
             self.idempotency.remove(k);
         }
+        self.changed.remove(&(process.last_change, *pid));
         for id in &process.tasks {
             let Some(task) = self.tasks.remove(id) else {
                 continue;

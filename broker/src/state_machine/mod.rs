@@ -18,6 +18,7 @@ mod history;
 mod listing;
 mod monitoring;
 mod records;
+mod recovery;
 mod release;
 mod resolve;
 mod schedule;
@@ -103,6 +104,10 @@ pub struct State {
     seq: u64,
     /// Named schedules starting processes on a cron expression or an interval.
     schedules: schedule::Schedules,
+    /// Running processes by last change (`ProcessRecord::last_change`), oldest first:
+    /// what recovery walks, without scanning every process. Ended processes leave it
+    /// when recovery meets them or garbage collection deletes them.
+    changed: BTreeSet<(Millis, ProcessId)>,
     /// Derived dispatch structure (see module docs).
     #[serde(skip)]
     queues: ReadyQueues,
@@ -186,6 +191,20 @@ impl State {
                 task_id,
                 resolution,
             } => self.resolve_promise(*now, *task_id, resolution),
+            Command::PurgeQueue {
+                now,
+                actor_id,
+                task_list,
+            } => Ok(Reply::Purged(self.purge_queue(
+                *now,
+                actor_id,
+                task_list.as_ref(),
+            ))),
+            Command::RecoverProcesses {
+                now,
+                stalled_before,
+                max,
+            } => Ok(self.recover_processes(*now, *stalled_before, *max)),
         }
     }
 

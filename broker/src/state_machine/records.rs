@@ -35,6 +35,9 @@ pub enum TaskStatus {
     Ready { ready_at: Millis, seq: u64 },
     /// A final decision was stored.
     Released { at: Millis },
+    /// Was ready, and dropped from its queue by an operator's purge (`PurgeQueue`): in
+    /// no queue, not even after a snapshot restore, until recovery puts it back.
+    Purged { at: Millis },
 }
 
 /// One task.
@@ -110,4 +113,8 @@ pub struct ProcessRecord {
     pub unfinished: u32,
     /// The idempotency key it was started with (removed from the index with it).
     pub idempotency_key: Option<String>,
+    /// When the process last made progress (started, a release, a resolved external
+    /// promise, a recovery): its key in the state's index of running processes by
+    /// last change, which recovery walks oldest first.
+    pub last_change: Millis,
 }

@@ -56,7 +56,8 @@ impl State {
                     d.task_id
                 )))
             }
-            TaskStatus::Ready { .. } => {}
+            // A purged task may still be held by a worker: its release counts.
+            TaskStatus::Ready { .. } | TaskStatus::Purged { .. } => {}
         }
         self.validate_decision(task, d)?;
 
@@ -76,6 +77,7 @@ impl State {
             event = event.error_type(t);
         }
         self.record(process_id, event);
+        self.touch(process_id, now);
         self.register_children(now, d);
 
         let (status, retry_at) = match &d.outcome {

@@ -9,6 +9,7 @@
 //! recovery, not as a burst.
 
 use super::{CommandError, CommandResult, Reply, State};
+use crate::model::history::EventKind;
 use crate::model::schedule::{CreateSchedule, Schedule};
 use crate::model::{Millis, ProcessId, TaskId};
 use serde::{Deserialize, Serialize};
@@ -126,7 +127,7 @@ impl State {
         let trigger = s.trigger().map_err(CommandError::Invalid)?;
         let spec = s.start.to_spec(task_id);
         let custom_id = s.custom_id(tick.unwrap_or(now));
-        let started = match self.start_process(now, process_id, Some(custom_id), &spec) {
+        let started = match self.start_process(now, process_id, Some(custom_id.clone()), &spec) {
             Ok(Reply::Started(r)) => Some(r),
             Ok(_) => None,
             // Not retried: a tick whose start is refused must not fire again forever.
@@ -136,9 +137,18 @@ impl State {
             }
             Err(e) => return Err(e),
         };
-        if started.is_some() {
+        if let Some(r) = &started {
             s.fired += 1;
             s.last_fired_at = Some(tick.unwrap_or(now));
+            // The process's `started` event says which schedule started it.
+            let first = self
+                .histories
+                .0
+                .get_mut(&r.process_id)
+                .and_then(|h| h.first_mut());
+            if let Some(e) = first.filter(|e| e.kind == EventKind::Started) {
+                *e = e.clone().detail(&format!("schedule {custom_id}"));
+            }
         }
         if let Some(t) = tick {
             s.next_fire_at = trigger.next_after(now, Some(t));
@@ -242,6 +252,9 @@ mod tests {
         let p = s.process_view(&pid).unwrap();
         assert_eq!(p.custom_id.as_deref(), Some("hourly@1100"));
         assert_eq!(p.state, ProcessState::Running);
+        let started = &s.history(&pid, 0, 10).unwrap().items[0];
+        assert_eq!(started.event, EventKind::Started);
+        assert_eq!(started.detail.as_deref(), Some("schedule hourly@1100"));
         let key = QueueKey::new(ActorId::new("report#1").unwrap(), TaskList::default());
         assert_eq!(s.queues().queued(&key), 1);
 

@@ -9,6 +9,7 @@
 //! receives the error in its argument and decides what to do.
 
 use super::{CommandError, CommandResult, Reply, Resolution, State, TaskRecord, TaskStatus};
+use crate::model::history::EventKind;
 use crate::model::{ErrorInfo, Millis, ProcessState, TaskId, TaskKind, TaskSpec};
 
 /// The error type of a timed-out external promise (and, for D's worker timeouts, task).
@@ -56,7 +57,13 @@ impl State {
                 "the process of external promise {id} is not running"
             )));
         }
+        let process_id = task.process_id;
+        self.record_task(id, EventKind::PromiseResolved, now, |e| match resolution {
+            Resolution::Value(_) => e.detail("value"),
+            Resolution::Fail(err) => e.detail("error").error_type(&err.error_type),
+        });
         self.settle_external(id, resolution.clone(), now);
+        self.touch(process_id, now);
         tracing::info!(task_id = %id, error = matches!(resolution, Resolution::Fail(_)), "external promise resolved");
         Ok(Reply::PromiseResolved { duplicate: false })
     }
@@ -87,6 +94,9 @@ impl State {
             ),
         );
         tracing::info!(task_id = %id, "external promise timed out");
+        self.record_task(id, EventKind::TimedOut, now, |e| {
+            e.error_type(TIMEOUT_ERROR).detail("external promise")
+        });
         self.settle_external(id, Resolution::Fail(error), now);
         true
     }
@@ -234,6 +244,17 @@ mod tests {
             matches!(&got[0].args[0], ResolvedArg::Value(v) if v.as_str() == r#"{"paid":true}"#)
         );
 
+        let pid = s.tasks[&signal].process_id;
+        let history = s.history(&pid, 0, 100).unwrap().items;
+        let resolved = history
+            .iter()
+            .find(|e| e.event == EventKind::PromiseResolved)
+            .expect("promise_resolved recorded");
+        assert_eq!(
+            (resolved.task_id, resolved.detail.as_deref()),
+            (Some(signal), Some("value"))
+        );
+
         // The same resolution again is answered as done; another one is a conflict.
         assert_eq!(
             resolve(&mut s, signal, value(r#"{"paid":true}"#)),
@@ -281,6 +302,12 @@ mod tests {
             "{:?}",
             got[0].args
         );
+        let pid = s.tasks[&signal].process_id;
+        let history = s.history(&pid, 0, 100).unwrap().items;
+        assert!(history.iter().any(|e| e.event == EventKind::TimedOut
+            && e.task_id == Some(signal)
+            && e.error_type.as_deref() == Some(TIMEOUT_ERROR)));
+
         // Too late now: the promise resolved with the timeout.
         assert!(matches!(
             resolve(&mut s, signal, value("1")),

@@ -88,11 +88,13 @@ impl State {
                 tasks: vec![task_id],
                 unfinished: 1,
                 idempotency_key: idempotency_key.map(str::to_string),
+                last_change: now,
             },
         );
         if let Some(k) = idempotency_key {
             self.idempotency.insert(k.to_string(), process_id);
         }
+        self.changed.insert((now, process_id));
         self.tasks
             .insert(task_id, TaskRecord::new(spec, process_id, None, now));
         self.record(

@@ -92,6 +92,7 @@ impl State {
                 TaskStatus::Scheduled { .. } => wire::TaskStatus::Scheduled,
                 TaskStatus::Ready { .. } => wire::TaskStatus::Ready,
                 TaskStatus::Released { .. } => wire::TaskStatus::Released,
+                TaskStatus::Purged { .. } => wire::TaskStatus::Purged,
             },
             leased: self.queues.is_leased(&t.spec.task_id),
             attempt: t.attempt,
