@@ -277,6 +277,7 @@ impl State {
             .is_some_and(|b| b.task_id == t.spec.task_id);
         let status = match (&t.status, &t.promise) {
             (TaskStatus::Waiting, _) => "waiting",
+            (TaskStatus::Purged { .. }, _) => "purged",
             (TaskStatus::Scheduled { .. }, _) => "scheduled",
             (TaskStatus::Ready { .. }, _) if self.queues.is_leased(&t.spec.task_id) => "leased",
             (TaskStatus::Ready { .. }, _) => "ready",
