@@ -109,17 +109,8 @@ impl State {
         Some((p.state, p.ended_at.unwrap_or(p.started_at)))
     }
 
-    /// How many processes are broken right now (alerts). Walks the ended processes
-    /// (broken ones stay there until an operator or garbage collection removes them),
-    /// not the running ones.
+    /// How many processes are broken right now (alerts): the size of the broken index.
     pub fn broken_count(&self) -> usize {
-        self.ended
-            .iter()
-            .filter(|(_, pid)| {
-                self.processes
-                    .get(pid)
-                    .is_some_and(|p| p.state == ProcessState::Broken)
-            })
-            .count()
+        self.broken.len()
     }
 }
