@@ -15,8 +15,8 @@ mod command;
 mod dispatch;
 mod gc;
 mod history;
-mod monitoring;
 mod listing;
+mod monitoring;
 mod records;
 mod release;
 mod resolve;
@@ -27,11 +27,11 @@ mod views;
 
 pub use command::{Command, CommandError, CommandResult, Reply, Request, Response};
 pub use history::{Event, MAX_DETAIL_BYTES};
-pub use monitoring::{QueueSnapshot, RepeatedTask};
 pub use listing::{
     ActorView, EdgeKind, GraphEdge, GraphNode, Page, ProcessGraph, ProcessQuery, ProcessSummary,
     QueuedTask,
 };
+pub use monitoring::{QueueSnapshot, RepeatedTask};
 pub use records::{ProcessRecord, PromiseState, Resolution, TaskRecord, TaskStatus};
 
 use crate::graph::PromiseGraph;
