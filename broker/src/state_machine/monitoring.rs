@@ -103,10 +103,10 @@ impl State {
         (total, page)
     }
 
-    /// A process's state and when it ended (or started, if it still runs).
-    pub fn lifecycle_of(&self, id: &ProcessId) -> Option<(ProcessState, Millis)> {
+    /// A process's state, when it started and when it ended (if it did).
+    pub fn lifecycle_of(&self, id: &ProcessId) -> Option<(ProcessState, Millis, Option<Millis>)> {
         let p = self.processes.get(id)?;
-        Some((p.state, p.ended_at.unwrap_or(p.started_at)))
+        Some((p.state, p.started_at, p.ended_at))
     }
 
     /// How many processes are broken right now (alerts): the size of the broken index.
