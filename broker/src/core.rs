@@ -89,13 +89,17 @@ impl BrokerCore {
         started
             .chain(ended)
             .filter_map(|(id, started)| {
-                let (state, at) = s.lifecycle_of(id)?;
+                let (state, started_at, ended_at) = s.lifecycle_of(id)?;
                 let state = crate::metrics::state_name(state);
                 Some(LifecycleEvent {
                     event: if started { "started" } else { state },
                     process_id: *id,
                     state,
-                    at,
+                    at: if started {
+                        started_at
+                    } else {
+                        ended_at.unwrap_or(started_at)
+                    },
                 })
             })
             .collect()

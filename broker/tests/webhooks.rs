@@ -117,3 +117,26 @@ async fn only_subscribed_events_are_sent_and_metrics_count_deliveries() {
     // Nothing else arrives (a started event would have been sent before finished).
     assert_eq!(hook.accepted().len(), 1);
 }
+
+#[tokio::test]
+async fn an_aborted_process_is_posted_as_aborted() {
+    let hook = Receiver::start(0).await;
+    let (server, _dir) = server_with(&format!(
+        "[webhook]\nurl = \"{}\"\nevents = [\"aborted\"]\n",
+        hook.url()
+    ))
+    .await;
+    let api = server.api();
+    let p = api.start(&start("wh.abort#1", "run", vec![])).await;
+    let (status, body) = api
+        .post_json(
+            "/api/v1/processes/abort",
+            &json!({"process_ids": [p.process_id], "reason": "test"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["aborted"], 1);
+    let got = hook.wait_for("the aborted event", |b| !b.is_empty()).await;
+    assert_eq!(events_of(&got, p.process_id), ["aborted"]);
+    assert_eq!(got[0]["state"], "aborted");
+}

@@ -134,3 +134,79 @@ async fn deliver(http: &reqwest::Client, cfg: &WebhookConfig, n: &Notification) 
     tracing::warn!(url = %cfg.url, event = n.event(), body = %body, "webhook not delivered after retries");
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Millis, ProcessId};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn finished(id: ProcessId) -> Notification {
+        Notification::Lifecycle(LifecycleEvent {
+            event: "finished",
+            process_id: id,
+            state: "finished",
+            at: Millis(42),
+        })
+    }
+
+    #[test]
+    fn a_lifecycle_event_posts_event_process_state_and_time() {
+        let id = ProcessId::random();
+        assert_eq!(
+            finished(id).body(),
+            json!({"event": "finished", "process_id": id, "state": "finished", "at": 42})
+        );
+        assert_eq!(finished(id).event(), "finished");
+        assert_eq!(
+            Notification::Alert(json!({"event": "alert"})).event(),
+            "alert"
+        );
+    }
+
+    /// A receiver answering 500 to its first `refuse` requests; counts requests.
+    async fn receiver(refuse: usize) -> (String, Arc<AtomicUsize>) {
+        use axum::http::StatusCode;
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::post(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n < refuse {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        StatusCode::NO_CONTENT
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn delivery_retries_until_accepted_or_out_of_retries() {
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let (url, seen) = receiver(2).await;
+        let mut cfg = WebhookConfig::new(url);
+        cfg.max_retries = 2;
+        assert!(deliver(&http, &cfg, &finished(ProcessId::random())).await);
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+
+        let (url, seen) = receiver(usize::MAX).await;
+        let mut cfg = WebhookConfig::new(url);
+        cfg.max_retries = 1;
+        assert!(!deliver(&http, &cfg, &finished(ProcessId::random())).await);
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            2,
+            "the first try and one retry"
+        );
+    }
+}

@@ -103,23 +103,14 @@ impl State {
         (total, page)
     }
 
-    /// A process's state and when it ended (or started, if it still runs).
-    pub fn lifecycle_of(&self, id: &ProcessId) -> Option<(ProcessState, Millis)> {
+    /// A process's state, when it started and when it ended (if it did).
+    pub fn lifecycle_of(&self, id: &ProcessId) -> Option<(ProcessState, Millis, Option<Millis>)> {
         let p = self.processes.get(id)?;
-        Some((p.state, p.ended_at.unwrap_or(p.started_at)))
+        Some((p.state, p.started_at, p.ended_at))
     }
 
-    /// How many processes are broken right now (alerts). Walks the ended processes
-    /// (broken ones stay there until an operator or garbage collection removes them),
-    /// not the running ones.
+    /// How many processes are broken right now (alerts): the size of the broken index.
     pub fn broken_count(&self) -> usize {
-        self.ended
-            .iter()
-            .filter(|(_, pid)| {
-                self.processes
-                    .get(pid)
-                    .is_some_and(|p| p.state == ProcessState::Broken)
-            })
-            .count()
+        self.broken.len()
     }
 }
