@@ -8,6 +8,7 @@
 use futures::future::BoxFuture;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
+use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
@@ -112,5 +113,13 @@ impl Transport for TrackingTransport {
         req: ResolvePromiseRequest,
     ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
         self.inner.resolve_promise(id, req)
+    }
+
+    fn heartbeat(
+        &self,
+        task_id: TaskId,
+        req: HeartbeatRequest,
+    ) -> BoxFuture<'_, Result<HeartbeatResponse>> {
+        self.inner.heartbeat(task_id, req)
     }
 }

@@ -7,6 +7,7 @@ use super::Profiler;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Instant;
+use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt, ReleaseResult,
@@ -96,5 +97,13 @@ impl Transport for ProfiledTransport {
         req: ResolvePromiseRequest,
     ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
         self.inner.resolve_promise(id, req)
+    }
+
+    fn heartbeat(
+        &self,
+        task_id: TaskId,
+        req: HeartbeatRequest,
+    ) -> BoxFuture<'_, Result<HeartbeatResponse>> {
+        self.inner.heartbeat(task_id, req)
     }
 }

@@ -130,6 +130,9 @@ pub enum CommandError {
     ProcessAborted(ProcessId),
     #[error("{0}")]
     Invalid(String),
+    /// The task (or attempt) was already released with another outcome.
+    #[error("{0}")]
+    AlreadyReleased(String),
 }
 
 /// The result of one command.

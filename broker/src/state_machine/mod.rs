@@ -12,11 +12,12 @@
 mod abort;
 mod broken;
 mod command;
+mod deliveries;
 mod dispatch;
 mod gc;
 mod history;
-mod monitoring;
 mod listing;
+mod monitoring;
 mod records;
 mod release;
 mod resolve;
@@ -26,12 +27,13 @@ mod start;
 mod views;
 
 pub use command::{Command, CommandError, CommandResult, Reply, Request, Response};
+pub use deliveries::{DeliveryError, LeaseExpiry, TIMEOUT_ERROR};
 pub use history::{Event, MAX_DETAIL_BYTES};
-pub use monitoring::{QueueSnapshot, RepeatedTask};
 pub use listing::{
     ActorView, EdgeKind, GraphEdge, GraphNode, Page, ProcessGraph, ProcessQuery, ProcessSummary,
     QueuedTask,
 };
+pub use monitoring::{QueueSnapshot, RepeatedTask};
 pub use records::{ProcessRecord, PromiseState, Resolution, TaskRecord, TaskStatus};
 
 use crate::graph::PromiseGraph;
@@ -380,3 +382,5 @@ pub struct Counts {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_deliveries;

@@ -39,11 +39,10 @@ impl State {
         }
         match task.status {
             TaskStatus::Released { .. } | TaskStatus::Scheduled { .. } => {
-                // Already decided (or waiting for its retry): answer as the first time.
-                if let Some(receipt) = &task.receipt {
-                    let mut again = receipt.clone();
-                    again.duplicate = true;
-                    return Ok(Reply::Released(again));
+                // Already decided (or waiting for its retry): the same release again
+                // gets the first answer.
+                if task.receipt.is_some() {
+                    return super::deliveries::repeated_release(task, d);
                 }
                 return Err(CommandError::Conflict(format!(
                     "task {} is scheduled for later and was not handed out",
@@ -110,6 +109,7 @@ impl State {
         };
         if let Some(t) = self.tasks.get_mut(&d.task_id) {
             t.receipt = Some(receipt.clone());
+            t.outcome_fingerprint = Some(super::deliveries::fingerprint(d));
             self.effects.releases.push(super::ReleaseEffect {
                 task_id: d.task_id,
                 actor_id: t.spec.actor_id.clone(),
@@ -353,11 +353,7 @@ pub(super) fn resent_earlier_attempt(task: &TaskRecord, d: &Decision) -> Command
         .as_ref()
         .filter(|r| Some(r.attempt) == d.attempt)
     {
-        Some(receipt) => {
-            let mut again = receipt.clone();
-            again.duplicate = true;
-            Ok(Reply::Released(again))
-        }
+        Some(_) => super::deliveries::repeated_release(task, d),
         None => Err(CommandError::Conflict(format!(
             "task {} is on attempt {}; attempt {} already ended",
             d.task_id,

@@ -24,6 +24,7 @@ use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     ErrorBody, PollRequest, PollResponse, ProcessView, ReleaseBatchRequest, ReleaseBatchResponse,
@@ -374,6 +375,18 @@ impl Transport for HttpTransport {
     ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
         Box::pin(async move {
             let path = format!("api/v1/promises/{id}/resolve");
+            self.call(Method::POST, &path, Some(&req), self.timeout())
+                .await
+        })
+    }
+
+    fn heartbeat(
+        &self,
+        task_id: TaskId,
+        req: HeartbeatRequest,
+    ) -> BoxFuture<'_, Result<HeartbeatResponse>> {
+        Box::pin(async move {
+            let path = format!("api/v1/tasks/{task_id}/heartbeat");
             self.call(Method::POST, &path, Some(&req), self.timeout())
                 .await
         })

@@ -8,7 +8,7 @@
 use super::Transport;
 use crate::{Error, Result};
 use futures::future::BoxFuture;
-use suslik_broker::api::{ApiError, BrokerApi};
+use suslik_broker::api::{ApiError, BrokerApi, HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
@@ -75,5 +75,13 @@ impl Transport for InProcessTransport {
         req: ResolvePromiseRequest,
     ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
         Box::pin(async move { self.api.resolve_promise(id, req).await.map_err(map) })
+    }
+
+    fn heartbeat(
+        &self,
+        task_id: TaskId,
+        req: HeartbeatRequest,
+    ) -> BoxFuture<'_, Result<HeartbeatResponse>> {
+        Box::pin(async move { self.api.heartbeat(task_id, req).map_err(map) })
     }
 }

@@ -22,6 +22,7 @@ pub use in_process::InProcessTransport;
 use crate::Result;
 use futures::future::BoxFuture;
 use std::sync::Arc;
+use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
@@ -64,6 +65,14 @@ pub trait Transport: Send + Sync + 'static {
         id: TaskId,
         req: ResolvePromiseRequest,
     ) -> BoxFuture<'_, Result<ResolvePromiseResponse>>;
+
+    /// `POST /api/v1/tasks/{id}/heartbeat`: extends the lease of a delivered task
+    /// that is still being worked on.
+    fn heartbeat(
+        &self,
+        task_id: TaskId,
+        req: HeartbeatRequest,
+    ) -> BoxFuture<'_, Result<HeartbeatResponse>>;
 }
 
 impl<T: Transport + ?Sized> Transport for Arc<T> {
@@ -97,5 +106,13 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
         req: ResolvePromiseRequest,
     ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
         (**self).resolve_promise(id, req)
+    }
+
+    fn heartbeat(
+        &self,
+        task_id: TaskId,
+        req: HeartbeatRequest,
+    ) -> BoxFuture<'_, Result<HeartbeatResponse>> {
+        (**self).heartbeat(task_id, req)
     }
 }
