@@ -255,6 +255,40 @@ async fn a_timeout_fails_the_attempt_and_the_retry_runs() {
     let p = api.process(started.process_id).await;
     assert_eq!(p.state, ProcessState::Finished);
     assert_eq!(p.result, Some(json(json!("in time"))));
+
+    // The history tells the story: each delivery, the timeout of attempt 1, the retry.
+    let (status, history) = api
+        .get_json(&format!(
+            "/api/v1/processes/{}/history?limit=100",
+            started.process_id
+        ))
+        .await;
+    assert_eq!(status, 200, "{history}");
+    let events: Vec<(String, Option<u64>)> = history["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["task_id"] == json!(started.task_id))
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap_or_default().to_string(),
+                e["attempt"].as_u64(),
+            )
+        })
+        .filter(|(kind, _)| kind != "enqueued")
+        .collect();
+    let expected = [
+        ("started", None),
+        ("delivered", Some(1)),
+        ("timed_out", Some(1)),
+        ("released", Some(1)),
+        ("retry_scheduled", Some(2)),
+        ("delivered", Some(2)),
+        ("released", Some(2)),
+    ];
+    let expected: Vec<(String, Option<u64>)> =
+        expected.iter().map(|(k, a)| (k.to_string(), *a)).collect();
+    assert_eq!(events, expected, "{history}");
 }
 
 #[tokio::test]

@@ -56,7 +56,7 @@ async fn propose_timeout(core: Arc<BrokerCore>, proposer: Proposer, decision: De
     };
     tracing::info!(%task_id, delivery_id = %delivery, attempt = ?decision.attempt, "task timed out");
     let result = proposer
-        .propose(Command::Release {
+        .propose(Command::TimeOut {
             now: Millis::now(),
             decision,
         })

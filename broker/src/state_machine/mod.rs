@@ -129,7 +129,8 @@ impl State {
                 idempotency_key.as_deref(),
                 start,
             ),
-            Command::Release { now, decision } => self.release(*now, decision),
+            Command::Release { now, decision } => self.release(*now, decision, false),
+            Command::TimeOut { now, decision } => self.release(*now, decision, true),
             Command::FireTimers { now } => Ok(Reply::Fired(self.fire_timers(*now))),
             Command::CollectGarbage {
                 ended_before,

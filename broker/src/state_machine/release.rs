@@ -18,7 +18,9 @@ use crate::retry;
 use std::collections::HashSet;
 
 impl State {
-    pub(super) fn release(&mut self, now: Millis, d: &Decision) -> CommandResult {
+    /// Stores decision `d`; `timed_out`: it is the leader's release of a delivery whose
+    /// task's timeout passed (recorded as such in the history).
+    pub(super) fn release(&mut self, now: Millis, d: &Decision, timed_out: bool) -> CommandResult {
         let task = self
             .tasks
             .get(&d.task_id)
@@ -67,6 +69,19 @@ impl State {
             Outcome::Promise(_) => ("promise", None),
             Outcome::Error(e) => ("error", Some(e.error_type.as_str())),
         };
+        if let Some(at) = d.delivered_at {
+            let delivered = Event::new(EventKind::Delivered, at)
+                .task(d.task_id)
+                .attempt(attempt);
+            self.record(process_id, delivered);
+        }
+        if timed_out {
+            let event = Event::new(EventKind::TimedOut, now)
+                .task(d.task_id)
+                .attempt(attempt)
+                .error_type(super::TIMEOUT_ERROR);
+            self.record(process_id, event);
+        }
         let mut event = Event::new(EventKind::Released, now)
             .task(d.task_id)
             .attempt(attempt)

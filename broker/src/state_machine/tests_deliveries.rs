@@ -2,6 +2,7 @@
 //! clause of the spec in `deliveries.rs`.
 
 use super::*;
+use crate::model::history::EventKind;
 use crate::model::wire::ReleaseStatus;
 use crate::model::{
     Decision, Delivery, DeliveryId, ErrorInfo, JsonValue, Outcome, ProcessState, RetryPolicy,
@@ -153,10 +154,30 @@ fn a_task_past_its_timeout_yields_a_timeout_release_of_that_attempt_and_the_retr
         "a timing-out task is not handed out again before its timeout release"
     );
 
-    let Ok(Reply::Released(r)) = apply(&mut s, 501, timeout.clone()) else {
+    let mut proposed = timeout.clone();
+    proposed.delivered_at = Some(d.delivered_at);
+    let Ok(Reply::Released(r)) = s.apply(&Command::TimeOut {
+        now: Millis(501),
+        decision: proposed,
+    }) else {
         panic!("timeout release refused");
     };
     assert_eq!(r.status, ReleaseStatus::RetryScheduled);
+    let history = s.history(&d.process_id, 0, 100).unwrap();
+    let kinds: Vec<EventKind> = history.items.iter().map(|e| e.event).collect();
+    let tail = &kinds[kinds.len() - 4..];
+    assert_eq!(
+        tail,
+        [
+            EventKind::Delivered,
+            EventKind::TimedOut,
+            EventKind::Released,
+            EventKind::RetryScheduled
+        ],
+        "{kinds:?}"
+    );
+    let delivered = &history.items[kinds.len() - 4];
+    assert_eq!((delivered.at, delivered.attempt), (Millis(0), Some(1)));
     // The late real release of attempt 1 is refused: that attempt already ended.
     assert!(matches!(
         apply(&mut s, 502, release_of(&d, 7)),
@@ -179,7 +200,10 @@ fn a_timeout_without_retry_breaks_the_process_unless_accepted() {
     });
     poll(&mut s, 0);
     let timeouts = s.expire_leases(Millis(100)).timeouts;
-    let Ok(Reply::Released(r)) = apply(&mut s, 100, timeouts[0].clone()) else {
+    let Ok(Reply::Released(r)) = s.apply(&Command::TimeOut {
+        now: Millis(100),
+        decision: timeouts[0].clone(),
+    }) else {
         panic!("timeout release refused");
     };
     assert_eq!(r.status, ReleaseStatus::ProcessBroken);
