@@ -31,7 +31,13 @@ async fn every_recipe_passes_when_run_like_the_container_does() -> anyhow::Resul
                 "priority",
                 "retry",
                 "order",
-                "subprocess"
+                "subprocess",
+                "signal",
+                "delayed",
+                "pcollection",
+                "recursion",
+                "nowait",
+                "heartbeat"
             ]
         );
         anyhow::Ok(())

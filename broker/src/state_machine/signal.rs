@@ -324,7 +324,9 @@ mod tests {
     fn external_promises_survive_a_snapshot_unqueued_and_armed() {
         let (s, signal, _) = waiting_for_signal(Some(100));
         let mut restored = State::from_snapshot(&s.to_snapshot().unwrap()).unwrap();
-        assert!(restored.lease(&key("shop#1"), 10, Millis(0), LEASE).is_empty());
+        assert!(restored
+            .lease(&key("shop#1"), 10, Millis(0), LEASE)
+            .is_empty());
         assert_eq!(restored.next_timer(), Some(Millis(110)));
         assert!(resolve(&mut restored, signal, value("1")).is_ok());
     }
