@@ -92,6 +92,8 @@ fn decision(d: &Delivery, outcome: Outcome, tasks: Vec<TaskSpec>) -> Decision {
         restart_at: None,
         execution_ms: None,
         attempt: Some(d.attempt),
+        delivery_id: Some(d.delivery_id),
+        delivered_at: None,
     }
 }
 
@@ -155,6 +157,8 @@ mod tests {
             args,
             attempt: 1,
             lease_until: Millis(0),
+            delivery_id: suslik_broker::model::DeliveryId::random(),
+            delivered_at: Millis(0),
         }
     }
 

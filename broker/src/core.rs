@@ -156,19 +156,24 @@ impl BrokerCore {
         out
     }
 
-    /// Leases ready tasks of `key`; wakes the lease loop if it was idle.
+    /// Leases ready tasks of `key` at `now` until `lease_until` (sooner for tasks with
+    /// a timeout); wakes the lease loop if one of the new leases ends before it wakes.
     pub fn lease(
         &self,
         key: &QueueKey,
         max: usize,
+        now: Millis,
         lease_until: Millis,
     ) -> Vec<crate::model::Delivery> {
-        let (tasks, was_idle) = {
+        let (tasks, wake) = {
             let mut s = self.lock();
-            let was_idle = s.next_lease_deadline().is_none_or(|d| d > lease_until);
-            (s.lease(key, max, lease_until), was_idle)
+            let before = s.next_lease_deadline();
+            let tasks = s.lease(key, max, now, lease_until);
+            let earliest = tasks.iter().map(|t| t.lease_until).min();
+            let wake = earliest.is_some_and(|e| before.is_none_or(|b| e < b));
+            (tasks, wake)
         };
-        if was_idle && !tasks.is_empty() {
+        if wake {
             self.leases_changed.notify_one();
         }
         tasks

@@ -145,7 +145,7 @@ impl Node {
         let proposer = Proposer::start(raft.clone());
         let mut loops = vec![
             tokio::spawn(run_timers(core.clone(), raft.clone(), proposer.clone())),
-            tokio::spawn(run_lease_expiry(core.clone())),
+            tokio::spawn(run_lease_expiry(core.clone(), proposer.clone())),
             tokio::spawn(watch_leadership(core.clone(), raft.clone())),
             tokio::spawn(run_gc(
                 core.clone(),

@@ -219,6 +219,11 @@ impl Load {
                 for (d, answer) in decisions.into_iter().zip(answers) {
                     match answer {
                         Ok(receipt) => l.releases.push((d, receipt)),
+                        // A task handed out twice (its lease died with the old leader)
+                        // and released first by the other delivery: this delivery's
+                        // different decision (fresh task ids) is refused, changing nothing.
+                        Err(f)
+                            if matches!(f.code(), Some("already_released" | "stale_delivery")) => {}
                         Err(f) => l.errors.push(format!(
                             "release of {} (handed out to {actor}) via {}: {f:?} {diag}",
                             d.task_id,

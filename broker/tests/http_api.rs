@@ -157,28 +157,29 @@ async fn repeated_release_returns_the_first_receipt_and_changes_nothing() {
     assert!(!first.duplicate);
     let before = api.process(started.process_id).await;
 
-    // The same decision again, then a different one for the same task.
+    // The same decision again is answered with the first receipt.
     let again = api
         .release(&decision(&d, value_outcome(json!("first")), vec![]))
         .await;
+    assert!(again.duplicate);
+    assert_eq!(
+        ReleaseReceipt {
+            duplicate: false,
+            ..again
+        },
+        first
+    );
+    // A different decision for the same task is refused.
     let spawned = worker(WORKER, "late", vec![]);
     let other = api
-        .release(&decision(
+        .try_release(&decision(
             &d,
             Outcome::Promise(spawned.task_id),
             vec![spawned.clone()],
         ))
-        .await;
-    for r in [again, other] {
-        assert!(r.duplicate);
-        assert_eq!(
-            ReleaseReceipt {
-                duplicate: false,
-                ..r
-            },
-            first
-        );
-    }
+        .await
+        .expect_err("another outcome for a released task");
+    assert_eq!(other.code(), Some("already_released"));
     assert_eq!(api.process(started.process_id).await, before);
     let (status, body) = api
         .get_json(&format!("/api/v1/tasks/{}", spawned.task_id))
@@ -603,6 +604,8 @@ async fn an_accepted_fail_reaches_the_waiting_decider_as_an_error_argument() {
             restart_at: None,
             execution_ms: Some(3),
             attempt: None,
+            delivery_id: None,
+            delivered_at: None,
         })
         .await;
     assert_eq!(next.process_state, ProcessState::Finished);
@@ -658,11 +661,17 @@ async fn an_expired_lease_makes_the_task_deliverable_again() {
         .release(&decision(&second, value_outcome(json!(2)), vec![]))
         .await;
     assert!(!r.duplicate);
-    // The first delivery's late release is a duplicate.
+    // The first delivery's late release is a duplicate if it says the same, and
+    // refused if it says something else.
     let late = api
-        .release(&decision(&first, value_outcome(json!(1)), vec![]))
+        .release(&decision(&first, value_outcome(json!(2)), vec![]))
         .await;
     assert!(late.duplicate);
+    let other = api
+        .try_release(&decision(&first, value_outcome(json!(1)), vec![]))
+        .await
+        .expect_err("another outcome for a released task");
+    assert_eq!(other.code(), Some("already_released"));
     let p = api.process(started.process_id).await;
     assert_eq!(p.result, Some(json(json!(2))));
 }

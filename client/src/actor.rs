@@ -5,7 +5,9 @@
 //! into an outcome, and measures the execution time. The runner calls it in its poll
 //! loops; a container with its own loops (the bootstrap) can call it directly.
 
+use crate::heartbeat;
 use crate::task_error::PANIC;
+use crate::transport::Transport;
 use crate::{Args, Decider, DeciderContext, TaskContext, TaskError, Worker};
 use futures::FutureExt;
 use std::any::Any;
@@ -43,16 +45,40 @@ impl Actor {
     }
 
     /// Executes one delivered task and returns its release. Never fails and never
-    /// panics: actor errors and panics become error outcomes.
+    /// panics: actor errors and panics become error outcomes. The task's context has
+    /// no broker connection (its heartbeats fail); the runner uses
+    /// [`execute_connected`](Self::execute_connected).
     pub async fn execute(&self, delivery: Delivery) -> Decision {
-        let started = Instant::now();
         let ctx = TaskContext::from_delivery(&delivery);
+        self.run(ctx, delivery, false).await
+    }
+
+    /// [`execute`](Self::execute) with the task's context heartbeating through
+    /// `transport`; with `auto_heartbeat`, heartbeats are also sent for the method
+    /// while it runs (see [`RunnerConfig::auto_heartbeat`](crate::RunnerConfig::auto_heartbeat)).
+    pub async fn execute_connected(
+        &self,
+        delivery: Delivery,
+        transport: Arc<dyn Transport>,
+        auto_heartbeat: bool,
+    ) -> Decision {
+        let ctx = TaskContext::from_delivery(&delivery).with_transport(transport);
+        self.run(ctx, delivery, auto_heartbeat).await
+    }
+
+    async fn run(&self, ctx: TaskContext, delivery: Delivery, auto_heartbeat: bool) -> Decision {
+        let started = Instant::now();
         let args = Args::new(delivery.args);
         let method = delivery.method;
         let elapsed = || Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
         match self {
             Actor::Worker(w) => {
-                let result = guarded(|| w.execute(&ctx, &method, args)).await;
+                let work = guarded(|| w.execute(&ctx, &method, args));
+                let result = if auto_heartbeat {
+                    heartbeat::while_running(&ctx, work).await
+                } else {
+                    work.await
+                };
                 let (outcome, restart_at) = match result {
                     Ok(v) => (Outcome::Value(v), None),
                     Err(e) => {
@@ -68,11 +94,18 @@ impl Actor {
                     restart_at,
                     execution_ms: elapsed(),
                     attempt: Some(ctx.attempt()),
+                    delivery_id: Some(ctx.delivery_id()),
+                    delivered_at: None,
                 }
             }
             Actor::Decider(d) => {
-                let dctx = DeciderContext::new(ctx).with_retry_policies(d.retry_policies());
-                let reply = guarded(|| d.decide(dctx.clone(), &method, args)).await;
+                let dctx = DeciderContext::new(ctx.clone()).with_retry_policies(d.retry_policies());
+                let work = guarded(|| d.decide(dctx.clone(), &method, args));
+                let reply = if auto_heartbeat {
+                    heartbeat::while_running(&ctx, work).await
+                } else {
+                    work.await
+                };
                 dctx.into_decision(reply, elapsed())
             }
         }
@@ -128,6 +161,8 @@ mod tests {
                 .collect(),
             attempt: 1,
             lease_until: Millis::now().plus(60_000),
+            delivery_id: suslik_broker::model::DeliveryId::random(),
+            delivered_at: Millis::now(),
         }
     }
 

@@ -54,6 +54,7 @@ mod args;
 mod context;
 mod decider;
 mod error;
+mod heartbeat;
 mod into_arg;
 mod marker;
 mod options;
@@ -88,11 +89,13 @@ pub mod error_types {
         INVALID_ARGUMENTS, INVALID_DECISION, INVALID_RESULT, PANIC, PROMISE_NOT_READY,
         UNKNOWN_METHOD,
     };
+    /// A task not released within its [`crate::CallOptions::timeout`].
+    pub use suslik_broker::state_machine::TIMEOUT_ERROR as TIMEOUT;
 }
 
 pub use suslik_broker::model::history::{EventKind, HistoryEvent};
 pub use suslik_broker::model::ops::AbortAnswer;
 pub use suslik_broker::model::{
-    ActorId, ErrorInfo, JsonValue, Millis, ProcessId, ProcessState, RetryKind, RetryPolicy, TaskId,
-    TaskKind, TaskList,
+    ActorId, DeliveryId, ErrorInfo, JsonValue, Millis, ProcessId, ProcessState, RetryKind,
+    RetryPolicy, TaskId, TaskKind, TaskList,
 };

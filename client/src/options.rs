@@ -18,6 +18,7 @@ pub struct CallOptions {
     retry: Option<RetryPolicy>,
     accept_fail: Vec<String>,
     wait_for: Vec<TaskId>,
+    timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -93,6 +94,14 @@ impl CallOptions {
         promises.into_iter().fold(self, |o, p| o.wait_for(p))
     }
 
+    /// Fails the task with [`crate::error_types::TIMEOUT`] if a delivery of it is not
+    /// released within `timeout` (heartbeats cannot extend past it); the retry policy
+    /// and accepted fails apply as for any error.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     /// The broker's options, with a delay turned into an absolute time after `now`.
     pub fn to_task_options(&self, now: Millis) -> Result<TaskOptions> {
         let task_list = match &self.task_list {
@@ -110,7 +119,9 @@ impl CallOptions {
             retry: self.retry.clone(),
             accept_fail: self.accept_fail.clone(),
             wait_for: self.wait_for.clone(),
-            timeout_ms: None,
+            timeout_ms: self
+                .timeout
+                .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
         })
     }
 }
@@ -138,6 +149,15 @@ mod tests {
         assert_eq!(o.start_at, Some(Millis(11_500)));
         assert_eq!(o.accept_fail, vec!["payment".to_string(), "*".to_string()]);
         assert_eq!(o.wait_for, vec![a, b]);
+        assert_eq!(o.timeout_ms, None);
+        let timed = CallOptions::new().timeout(Duration::from_secs(2));
+        assert_eq!(
+            timed
+                .to_task_options(Millis(0))
+                .ok()
+                .and_then(|o| o.timeout_ms),
+            Some(2_000)
+        );
         assert_eq!(
             CallOptions::new()
                 .start_at(Millis(5))

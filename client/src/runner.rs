@@ -34,6 +34,10 @@ pub struct RunnerConfig {
     pub error_backoff: Backoff,
     /// Tries for a release whose failure may be transient.
     pub release_attempts: u32,
+    /// Heartbeat automatically for a method still running after a third of its
+    /// lease, every third of the lease, until it ends (off by default: methods can
+    /// call [`crate::TaskContext::heartbeat`] themselves).
+    pub auto_heartbeat: bool,
 }
 
 impl Default for RunnerConfig {
@@ -44,6 +48,7 @@ impl Default for RunnerConfig {
             poll_wait: Duration::from_secs(10),
             error_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
             release_attempts: 3,
+            auto_heartbeat: false,
         }
     }
 }
@@ -281,9 +286,11 @@ impl Poller {
                 continue;
             }
             bump(&self.shared.stats.received, deliveries.len());
-            let decisions =
-                futures::future::join_all(deliveries.into_iter().map(|d| self.actor.execute(d)))
-                    .await;
+            let decisions = futures::future::join_all(deliveries.into_iter().map(|d| {
+                self.actor
+                    .execute_connected(d, self.shared.transport.clone(), cfg.auto_heartbeat)
+            }))
+            .await;
             let failed = decisions
                 .iter()
                 .filter(|d| matches!(d.outcome, Outcome::Error(_)))

@@ -294,6 +294,8 @@ async fn batch_release_posts_the_decisions_and_maps_results() -> anyhow::Result<
         restart_at: None,
         execution_ms: None,
         attempt: None,
+        delivery_id: None,
+        delivered_at: None,
     };
     let resp = t.release_batch(vec![d.clone()]).await?;
     assert_eq!(resp.results.len(), 1);

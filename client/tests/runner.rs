@@ -7,12 +7,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use suslik_broker::model::history::HistoryPage;
 use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
+use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     ErrorBody, PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
     ReleaseResult, ReleaseStatus, StartProcessRequest, StartProcessResponse, TaskView,
 };
-use suslik_broker::model::{Decision, Delivery, JsonValue, Outcome, ResolvedArg, TaskKind};
+use suslik_broker::model::{
+    Decision, Delivery, DeliveryId, JsonValue, Outcome, ResolvedArg, TaskKind,
+};
 use suslik_client::error_types::{PANIC, UNKNOWN_METHOD};
 use suslik_client::transport::Backoff;
 use suslik_client::{
@@ -28,6 +31,8 @@ struct Script {
     releases: Vec<Decision>,
     batches: usize,
     polls: usize,
+    /// Heartbeats received: (task, delivery).
+    heartbeats: Vec<(TaskId, DeliveryId)>,
 }
 
 #[derive(Clone, Default)]
@@ -39,6 +44,12 @@ impl Fake {
     }
 
     fn push(&self, method: &str, args: &[&str]) -> TaskId {
+        self.push_leased(method, args, Duration::from_secs(60))
+    }
+
+    /// Queues a task whose deliveries are leased for `lease`.
+    fn push_leased(&self, method: &str, args: &[&str], lease: Duration) -> TaskId {
+        let now = Millis::now();
         let d = Delivery {
             task_id: TaskId::random(),
             process_id: ProcessId::random(),
@@ -51,7 +62,9 @@ impl Fake {
                 .filter_map(|t| JsonValue::from_text(t).ok().map(ResolvedArg::Value))
                 .collect(),
             attempt: 1,
-            lease_until: Millis::now().plus(60_000),
+            lease_until: now.plus(lease.as_millis() as u64),
+            delivery_id: DeliveryId::random(),
+            delivered_at: now,
         };
         let id = d.task_id;
         self.with(|s| s.queue.push_back(d));
@@ -173,6 +186,20 @@ impl Transport for Fake {
     fn abort(&self, _req: AbortRequest) -> BoxFuture<'_, Result<AbortAnswer>> {
         Box::pin(async { Err(Error::Invalid("not scripted".into())) })
     }
+
+    fn heartbeat(
+        &self,
+        task_id: TaskId,
+        req: HeartbeatRequest,
+    ) -> BoxFuture<'_, Result<HeartbeatResponse>> {
+        Box::pin(async move {
+            self.with(|s| s.heartbeats.push((task_id, req.delivery_id)));
+            let extend = req.extend_ms.unwrap_or(60_000);
+            Ok(HeartbeatResponse {
+                lease_until: Millis::now().plus(extend),
+            })
+        })
+    }
 }
 
 fn worker() -> suslik_client::TypedWorker {
@@ -202,6 +229,7 @@ fn config() -> RunnerConfig {
         poll_wait: Duration::from_millis(20),
         error_backoff: Backoff::new(Duration::from_millis(5), Duration::from_millis(20)),
         release_attempts: 3,
+        auto_heartbeat: false,
     }
 }
 
@@ -319,4 +347,52 @@ async fn dropping_the_handle_stops_polling() {
     let polls = fake.with(|s| s.polls);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(fake.with(|s| s.polls), polls);
+}
+
+#[tokio::test]
+async fn auto_heartbeats_keep_a_long_method_leased_and_leave_a_quick_one_alone() {
+    let fake = Fake::default();
+    let lease = Duration::from_millis(150);
+    let long = fake.push_leased("slow", &["600"], lease);
+    let quick = fake.push_leased("double", &["4"], lease);
+    let runner = ActorRunner::new(fake.clone())
+        .worker(worker())
+        .config(RunnerConfig {
+            auto_heartbeat: true,
+            ..config()
+        })
+        .start();
+    until("both released", || fake.released().len() == 2).await;
+    runner.shutdown().await;
+
+    let beats = fake.with(|s| s.heartbeats.clone());
+    let long_delivery = fake
+        .released()
+        .iter()
+        .find(|d| d.task_id == long)
+        .and_then(|d| d.delivery_id);
+    assert!(
+        beats.iter().any(|(t, _)| *t == long),
+        "a method running four leases long sent no heartbeat"
+    );
+    assert!(
+        beats
+            .iter()
+            .all(|(t, d)| *t == long && Some(*d) == long_delivery),
+        "heartbeats for the wrong task or delivery: {beats:?}"
+    );
+    assert!(!beats.iter().any(|(t, _)| *t == quick));
+}
+
+#[tokio::test]
+async fn without_auto_heartbeat_the_runner_sends_none() {
+    let fake = Fake::default();
+    fake.push_leased("slow", &["300"], Duration::from_millis(90));
+    let runner = ActorRunner::new(fake.clone())
+        .worker(worker())
+        .config(config())
+        .start();
+    until("released", || fake.released().len() == 1).await;
+    runner.shutdown().await;
+    assert!(fake.with(|s| s.heartbeats.is_empty()));
 }

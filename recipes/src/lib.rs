@@ -13,6 +13,11 @@
 //! | [`order`] | a saga with compensations, a delayed step, `no_wait` and `wait_for` |
 //! | [`subprocess`] | a decider calling another decider and using its result |
 //! | [`signal`] | an external promise resolved through the API, or by its timeout |
+//! | [`delayed`] | a process with a start time, a decider step scheduled for a set time |
+//! | [`pcollection`] | a nested collection of promises, some failing, passed to a decider step |
+//! | [`recursion`] | a decider calling itself asynchronously until done |
+//! | [`nowait`] | an argument the task does not wait for; the process finishes after it |
+//! | [`heartbeat`] | a long worker task kept with heartbeats, never handed out twice |
 //!
 //! A container (the bootstrap) runs [`workers`] and [`deciders`], plus pollers for
 //! each pair of [`task_lists`]; then [`Recipe::run`] starts a recipe's demo processes
@@ -52,11 +57,16 @@
 
 mod actors;
 mod check;
+pub mod delayed;
 pub mod fanout;
+pub mod heartbeat;
 pub mod hello;
+pub mod nowait;
 pub mod order;
+pub mod pcollection;
 pub mod priority;
 mod recipe;
+pub mod recursion;
 pub mod retry;
 pub mod signal;
 pub mod subprocess;
@@ -79,6 +89,11 @@ pub fn workers() -> Vec<Arc<dyn Worker>> {
     all.extend(order::workers());
     all.extend(subprocess::workers());
     all.extend(signal::workers());
+    all.extend(delayed::workers());
+    all.extend(pcollection::workers());
+    all.extend(recursion::workers());
+    all.extend(nowait::workers());
+    all.extend(heartbeat::workers());
     all
 }
 
@@ -92,6 +107,11 @@ pub fn deciders() -> Vec<Arc<dyn Decider>> {
     all.extend(order::deciders());
     all.extend(subprocess::deciders());
     all.extend(signal::deciders());
+    all.extend(delayed::deciders());
+    all.extend(pcollection::deciders());
+    all.extend(recursion::deciders());
+    all.extend(nowait::deciders());
+    all.extend(heartbeat::deciders());
     all
 }
 
@@ -142,7 +162,12 @@ mod tests {
                 "retry",
                 "order",
                 "subprocess",
-                "signal"
+                "signal",
+                "delayed",
+                "pcollection",
+                "recursion",
+                "nowait",
+                "heartbeat"
             ]
         );
     }

@@ -4,7 +4,10 @@
 //! a recipe's demo batch and its expectations live next to its actors, in its module.
 
 use crate::check::{Checks, Deadline};
-use crate::{fanout, hello, order, priority, retry, signal, subprocess};
+use crate::{
+    delayed, fanout, heartbeat, hello, nowait, order, pcollection, priority, recursion, retry,
+    signal, subprocess,
+};
 use std::fmt;
 use std::time::Duration;
 use suslik_client::{Error, ProcessClient};
@@ -28,6 +31,11 @@ enum Kind {
     Order,
     Subprocess,
     Signal,
+    Delayed,
+    Pcollection,
+    Recursion,
+    Nowait,
+    Heartbeat,
 }
 
 /// The recipes, in the order they are best read.
@@ -41,6 +49,11 @@ pub fn all() -> Vec<Recipe> {
         r("order", order::ABOUT, Kind::Order),
         r("subprocess", subprocess::ABOUT, Kind::Subprocess),
         r("signal", signal::ABOUT, Kind::Signal),
+        r("delayed", delayed::ABOUT, Kind::Delayed),
+        r("pcollection", pcollection::ABOUT, Kind::Pcollection),
+        r("recursion", recursion::ABOUT, Kind::Recursion),
+        r("nowait", nowait::ABOUT, Kind::Nowait),
+        r("heartbeat", heartbeat::ABOUT, Kind::Heartbeat),
     ]
 }
 
@@ -68,6 +81,11 @@ impl Recipe {
             Kind::Order => order::demo(processes, deadline, &mut checks).await?,
             Kind::Subprocess => subprocess::demo(processes, deadline, &mut checks).await?,
             Kind::Signal => signal::demo(processes, deadline, &mut checks).await?,
+            Kind::Delayed => delayed::demo(processes, deadline, &mut checks).await?,
+            Kind::Pcollection => pcollection::demo(processes, deadline, &mut checks).await?,
+            Kind::Recursion => recursion::demo(processes, deadline, &mut checks).await?,
+            Kind::Nowait => nowait::demo(processes, deadline, &mut checks).await?,
+            Kind::Heartbeat => heartbeat::demo(processes, deadline, &mut checks).await?,
         }
         Ok(RecipeReport {
             recipe: self.name,

@@ -101,6 +101,7 @@ pub fn runner_config() -> RunnerConfig {
         poll_wait: Duration::from_millis(500),
         error_backoff: Backoff::new(Duration::from_millis(20), Duration::from_millis(500)),
         release_attempts: 3,
+        auto_heartbeat: false,
     }
 }
 

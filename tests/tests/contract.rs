@@ -32,7 +32,12 @@ async fn every_recipe_passes_when_run_like_the_container_does() -> anyhow::Resul
                 "retry",
                 "order",
                 "subprocess",
-                "signal"
+                "signal",
+                "delayed",
+                "pcollection",
+                "recursion",
+                "nowait",
+                "heartbeat"
             ]
         );
         anyhow::Ok(())

@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use suslik_broker::model::history::HistoryPage;
 use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
+use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
@@ -127,5 +128,13 @@ impl Transport for TrackingTransport {
 
     fn abort(&self, req: AbortRequest) -> BoxFuture<'_, Result<AbortAnswer>> {
         self.inner.abort(req)
+    }
+
+    fn heartbeat(
+        &self,
+        task_id: TaskId,
+        req: HeartbeatRequest,
+    ) -> BoxFuture<'_, Result<HeartbeatResponse>> {
+        self.inner.heartbeat(task_id, req)
     }
 }

@@ -4,8 +4,9 @@
 //! count, poll wait and batch size on that entry's task list, so entries never share
 //! pollers and a slow actor cannot starve another. The runner already turns actor
 //! errors and panics into error releases (its pollers never die); the container adds
-//! what a deployment needs around it: the profiler decorators, in-flight tracking, and
-//! a shutdown with a deadline.
+//! what a deployment needs around it: the profiler decorators, in-flight tracking,
+//! automatic heartbeats for long-running methods (one a third into the lease, then every
+//! third of it, so a slow task is not handed out twice), and a shutdown with a deadline.
 //!
 //! Shutdown stops every poll at once, lets tasks already received finish and be
 //! released, and gives up at the deadline: tasks still running then are left to the
@@ -108,6 +109,7 @@ impl Container {
                 pollers_per_actor: entry.pollers,
                 max_tasks_per_poll: entry.max_tasks,
                 poll_wait: entry.poll_wait(),
+                auto_heartbeat: true,
                 ..RunnerConfig::default()
             };
             let runner = ActorRunner::with_transport(tracked)

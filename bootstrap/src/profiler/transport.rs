@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use suslik_broker::model::history::HistoryPage;
 use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
+use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt, ReleaseResult,
@@ -111,5 +112,13 @@ impl Transport for ProfiledTransport {
 
     fn abort(&self, req: AbortRequest) -> BoxFuture<'_, Result<AbortAnswer>> {
         self.inner.abort(req)
+    }
+
+    fn heartbeat(
+        &self,
+        task_id: TaskId,
+        req: HeartbeatRequest,
+    ) -> BoxFuture<'_, Result<HeartbeatResponse>> {
+        self.inner.heartbeat(task_id, req)
     }
 }

@@ -62,6 +62,9 @@ impl From<CommandError> for ApiError {
             CommandError::Conflict(_) => ApiError::new(409, "conflict", e.to_string()),
             CommandError::ProcessAborted(_) => ApiError::new(409, "process_aborted", e.to_string()),
             CommandError::Invalid(_) => ApiError::invalid(e.to_string()),
+            CommandError::AlreadyReleased(_) => {
+                ApiError::new(409, "already_released", e.to_string())
+            }
         }
     }
 }

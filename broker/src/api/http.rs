@@ -85,7 +85,8 @@ fn client_api(api: BrokerApi) -> Router {
         .merge(super::promises::routes(api.clone()))
         .merge(super::monitoring::routes(api.clone()))
         .merge(super::console::routes(api.clone()))
-        .merge(super::recovery::routes(api))
+        .merge(super::recovery::routes(api.clone()))
+        .merge(super::fencing::routes(api))
 }
 
 async fn cluster_status(State(admin): State<ClusterAdmin>) -> Response {

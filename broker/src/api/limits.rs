@@ -10,6 +10,8 @@ use crate::state_machine::{MAX_ARG_DEPTH, MAX_TASKS_PER_DECISION};
 pub struct Limits {
     /// How long a handed-out task stays leased.
     pub lease_ms: u64,
+    /// Longest extension one heartbeat may ask for (a task's timeout bounds it too).
+    pub max_heartbeat_extend_ms: u64,
     /// Most tasks one poll returns.
     pub max_poll_tasks: u32,
     /// Longest long-poll wait.
@@ -24,6 +26,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             lease_ms: 60_000,
+            max_heartbeat_extend_ms: 600_000,
             max_poll_tasks: 1_000,
             max_poll_wait_ms: 60_000,
             max_body_bytes: 8 * 1024 * 1024,

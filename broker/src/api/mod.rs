@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod cluster_client;
 pub mod console;
 mod error;
+mod fencing;
 pub mod forward;
 pub mod http;
 mod limits;
@@ -16,6 +17,7 @@ pub mod recovery;
 pub mod schedules;
 
 pub use error::ApiError;
+pub use fencing::{HeartbeatRequest, HeartbeatResponse};
 pub use limits::Limits;
 
 use crate::core::BrokerCore;
@@ -112,8 +114,10 @@ impl BrokerApi {
             tokio::pin!(notified);
             // Register before looking, so a task enqueued in between still wakes us.
             notified.as_mut().enable();
-            let lease_until = Millis::now().plus(self.limits.lease_ms);
-            let tasks = self.core.lease(&key, max, lease_until);
+            let now = Millis::now();
+            let tasks = self
+                .core
+                .lease(&key, max, now, now.plus(self.limits.lease_ms));
             if !tasks.is_empty() {
                 for t in &tasks {
                     tracing::debug!(task_id = %t.task_id, process_id = %t.process_id, actor = %t.actor_id, "task handed out");
@@ -128,10 +132,22 @@ impl BrokerApi {
         }
     }
 
-    /// Stores a decision. Idempotent by task id.
-    pub async fn release(&self, decision: Decision) -> Result<ReleaseReceipt, ApiError> {
+    /// Stores a decision. Idempotent by task id; fenced by delivery id (see
+    /// [`fencing`]).
+    pub async fn release(&self, mut decision: Decision) -> Result<ReleaseReceipt, ApiError> {
         self.limits.check_decision(&decision)?;
-        let known = self.core.lock().answer_without_log(&decision);
+        // An already released task (or attempt) is answered first: a resend of the same
+        // release is a duplicate even when a newer delivery holds the task now.
+        let known = {
+            let state = self.core.lock();
+            match state.answer_without_log(&decision) {
+                Some(answer) => Some(answer),
+                None => {
+                    decision.delivered_at = state.fence_release(&decision)?;
+                    None
+                }
+            }
+        };
         let result = match known {
             Some(answer) => answer,
             None => {

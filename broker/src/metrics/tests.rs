@@ -96,6 +96,8 @@ fn hand_out_time_measures_processing_when_the_actor_does_not_say() {
         args: vec![],
         attempt: 1,
         lease_until: Millis(0),
+        delivery_id: crate::model::DeliveryId::random(),
+        delivered_at: Millis(0),
     };
     m.record_poll(&k, &[delivery], Duration::from_millis(2));
     let effects = Effects {

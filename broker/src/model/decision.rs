@@ -1,6 +1,6 @@
 //! What a release carries: the outcome of one task and the tasks it spawns.
 
-use super::{ErrorInfo, JsonValue, Millis, ProcessId, TaskId, TaskSpec};
+use super::{DeliveryId, ErrorInfo, JsonValue, Millis, ProcessId, TaskId, TaskSpec};
 use serde::{Deserialize, Serialize};
 
 /// The outcome of executing a task.
@@ -38,6 +38,15 @@ pub struct Decision {
     /// answer back and changes nothing. Absent: the current attempt.
     #[serde(default)]
     pub attempt: Option<u32>,
+    /// The delivery this release ends (the delivery's `delivery_id`). While the task
+    /// is leased to another delivery the release is refused (`409 stale_delivery`).
+    /// Absent: not checked.
+    #[serde(default)]
+    pub delivery_id: Option<DeliveryId>,
+    /// When the released delivery was handed out. Filled in by the leader from its
+    /// lease before proposing (a client's value is ignored), for the process history.
+    #[serde(default)]
+    pub delivered_at: Option<Millis>,
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! What a poll hands out: a task with its promises replaced by their results.
 
-use super::{ActorId, ErrorInfo, JsonValue, Millis, ProcessId, TaskId, TaskKind, TaskList};
+use super::{
+    ActorId, DeliveryId, ErrorInfo, JsonValue, Millis, ProcessId, TaskId, TaskKind, TaskList,
+};
 use serde::{Deserialize, Serialize};
 
 /// An argument as the actor receives it.
@@ -28,6 +30,12 @@ pub struct Delivery {
     pub args: Vec<ResolvedArg>,
     /// 1 on the first attempt, 2 after one retry, ...
     pub attempt: u32,
-    /// The broker returns the task to its queue if it is not released by then.
+    /// The broker returns the task to its queue if it is not released (or its lease
+    /// extended by a heartbeat) by then.
     pub lease_until: Millis,
+    /// This delivery's id: a release or heartbeat carrying it is refused once the task
+    /// has been handed out again (`409 stale_delivery`).
+    pub delivery_id: DeliveryId,
+    /// When the broker handed the task out (the broker's clock).
+    pub delivered_at: Millis,
 }

@@ -59,6 +59,12 @@ uuid_id!(
     /// Identifies one process: the tree of tasks grown from one start task.
     ProcessId
 );
+uuid_id!(
+    /// Identifies one delivery (lease) of a task: minted by the leader at each poll
+    /// that hands the task out, so a release or heartbeat from an earlier delivery
+    /// (the task was handed to someone else since) can be told apart and refused.
+    DeliveryId
+);
 
 /// An actor's identity, `name#version`, e.g. `billing.Charge#1.0`.
 ///

@@ -20,7 +20,7 @@ pub mod wire;
 pub use decision::{Decision, Outcome};
 pub use delivery::{Delivery, ResolvedArg};
 pub use error::ErrorInfo;
-pub use ids::{ActorId, IdError, ProcessId, QueueKey, TaskId, TaskList};
+pub use ids::{ActorId, DeliveryId, IdError, ProcessId, QueueKey, TaskId, TaskList};
 pub use json::JsonValue;
 pub use process::{BrokenInfo, ProcessState};
 pub use task::{Arg, RetryKind, RetryPolicy, TaskKind, TaskOptions, TaskSpec};

@@ -24,6 +24,9 @@ pub enum Command {
     /// Store a decision: resolve the task's promise (or schedule a retry, or break the
     /// process) and register the tasks it spawns.
     Release { now: Millis, decision: Decision },
+    /// The leader's release of a delivery whose task's timeout passed: a `Release` of
+    /// the `suslik.Timeout` error that also records a `timed_out` event.
+    TimeOut { now: Millis, decision: Decision },
     /// Make every delayed or retrying task due at `now` ready.
     FireTimers { now: Millis },
     /// Delete up to `max` processes that ended before `ended_before` (finished ones,
@@ -152,6 +155,9 @@ pub enum CommandError {
     ProcessAborted(ProcessId),
     #[error("{0}")]
     Invalid(String),
+    /// The task (or attempt) was already released with another outcome.
+    #[error("{0}")]
+    AlreadyReleased(String),
 }
 
 /// The result of one command.

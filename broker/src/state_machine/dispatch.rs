@@ -3,19 +3,32 @@
 //! None of this changes the replicated state: a poll only moves tasks from a queue
 //! into the lease table of the node that serves it.
 
-use super::{CommandResult, PromiseState, Reply, Resolution, State, TaskStatus};
+use super::{CommandResult, LeaseExpiry, PromiseState, Resolution, State, TaskStatus};
 use crate::model::{Arg, Decision, Delivery, Millis, QueueKey, ResolvedArg, TaskId};
+use crate::queue::Lease;
 
 impl State {
-    /// Leases up to `max` ready tasks of `key` until `lease_until` and returns them
-    /// with their promises resolved. A blocked actor gets nothing.
-    pub fn lease(&mut self, key: &QueueKey, max: usize, lease_until: Millis) -> Vec<Delivery> {
+    /// Leases up to `max` ready tasks of `key` at `now` until `lease_until` (earlier
+    /// for a task whose timeout comes first) and returns them with their promises
+    /// resolved, each with a fresh delivery id. A blocked actor gets nothing.
+    pub fn lease(
+        &mut self,
+        key: &QueueKey,
+        max: usize,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Vec<Delivery> {
         if max == 0 || self.is_blocked(key) {
             return Vec::new();
         }
-        let ids = self.queues.lease(key, max, lease_until);
-        ids.into_iter()
-            .filter_map(|id| self.delivery(id, lease_until))
+        let tasks = &self.tasks;
+        let leased = self.queues.lease(key, max, |id| {
+            let timeout = tasks.get(&id).and_then(|t| t.spec.options.timeout_ms);
+            Lease::new(now, lease_until, timeout)
+        });
+        leased
+            .into_iter()
+            .filter_map(|(id, lease)| self.delivery(id, &lease))
             .collect()
     }
 
@@ -24,14 +37,19 @@ impl State {
         self.queues.release_all_leases()
     }
 
-    /// Returns expired leases to their queues; returns the queues to wake.
-    pub fn expire_leases(&mut self, now: Millis) -> Vec<QueueKey> {
-        self.queues.expire(now)
-    }
-
-    /// Extends a leased task's lease (heartbeat).
-    pub fn extend_lease(&mut self, task: &TaskId, until: Millis) -> bool {
-        self.queues.extend(task, until)
+    /// Ends the leases due at `now`: tasks whose lease ran out go back to their
+    /// queues; tasks whose timeout passed come back as the error releases the leader
+    /// proposes for them.
+    pub fn expire_leases(&mut self, now: Millis) -> LeaseExpiry {
+        let expired = self.queues.expire(now);
+        LeaseExpiry {
+            requeued: expired.requeued,
+            timeouts: expired
+                .timed_out
+                .into_iter()
+                .filter_map(|(id, lease)| self.timeout_decision(id, &lease))
+                .collect(),
+        }
     }
 
     /// The earliest lease deadline.
@@ -40,8 +58,9 @@ impl State {
     }
 
     /// Answers a release that needs no log entry: a task already released (a repeated
-    /// release gets the first answer), or a task of an aborted process (refused; an
-    /// abort is final). `None`: it must be proposed.
+    /// release gets the first answer if its outcome is the same, `already_released`
+    /// otherwise), or a task of an aborted process (refused; an abort is final).
+    /// `None`: it must be proposed.
     ///
     /// A task this replica does not know is proposed too, not answered "unknown": the
     /// replica may lag the committed log (a node serving a forwarded call after
@@ -57,18 +76,16 @@ impl State {
             return Some(super::release::resent_earlier_attempt(task, d));
         }
         match (&task.status, &task.receipt) {
-            (TaskStatus::Released { .. } | TaskStatus::Scheduled { .. }, Some(receipt))
+            (TaskStatus::Released { .. } | TaskStatus::Scheduled { .. }, Some(_))
                 if d.process_id.is_none_or(|p| p == task.process_id) =>
             {
-                let mut again = receipt.clone();
-                again.duplicate = true;
-                Some(Ok(Reply::Released(again)))
+                Some(super::deliveries::repeated_release(task, d))
             }
             _ => None,
         }
     }
 
-    fn delivery(&self, id: TaskId, lease_until: Millis) -> Option<Delivery> {
+    fn delivery(&self, id: TaskId, lease: &Lease) -> Option<Delivery> {
         let task = self.tasks.get(&id)?;
         Some(Delivery {
             task_id: id,
@@ -79,7 +96,9 @@ impl State {
             kind: task.spec.kind,
             args: task.spec.args.iter().map(|a| self.resolve_arg(a)).collect(),
             attempt: task.attempt,
-            lease_until,
+            lease_until: lease.until,
+            delivery_id: lease.delivery_id,
+            delivered_at: lease.delivered_at,
         })
     }
 

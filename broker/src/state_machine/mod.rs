@@ -12,6 +12,7 @@
 mod abort;
 mod broken;
 mod command;
+mod deliveries;
 mod dispatch;
 mod gc;
 mod history;
@@ -27,6 +28,7 @@ mod start;
 mod views;
 
 pub use command::{Command, CommandError, CommandResult, Reply, Request, Response};
+pub use deliveries::{DeliveryError, LeaseExpiry, TIMEOUT_ERROR};
 pub use history::{Event, MAX_DETAIL_BYTES};
 pub use listing::{
     ActorView, EdgeKind, GraphEdge, GraphNode, Page, ProcessGraph, ProcessQuery, ProcessSummary,
@@ -132,7 +134,8 @@ impl State {
                 idempotency_key.as_deref(),
                 start,
             ),
-            Command::Release { now, decision } => self.release(*now, decision),
+            Command::Release { now, decision } => self.release(*now, decision, false),
+            Command::TimeOut { now, decision } => self.release(*now, decision, true),
             Command::FireTimers { now } => Ok(Reply::Fired(self.fire_timers(*now))),
             Command::CollectGarbage {
                 ended_before,
@@ -399,3 +402,5 @@ pub struct Counts {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_deliveries;

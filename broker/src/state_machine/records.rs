@@ -59,6 +59,9 @@ pub struct TaskRecord {
     /// The promise this task's result was forwarded to (a decider returned it); kept
     /// after the promise resolves so the console can draw the forward edge.
     pub forwarded_to: Option<TaskId>,
+    /// Fingerprint of the outcome of the latest release (see `deliveries`): a repeated
+    /// release is a duplicate only if its outcome has the same one.
+    pub outcome_fingerprint: Option<u64>,
 }
 
 impl TaskRecord {
@@ -75,6 +78,7 @@ impl TaskRecord {
             receipt: None,
             last_error: None,
             forwarded_to: None,
+            outcome_fingerprint: None,
         }
     }
 

@@ -18,7 +18,9 @@ use crate::retry;
 use std::collections::HashSet;
 
 impl State {
-    pub(super) fn release(&mut self, now: Millis, d: &Decision) -> CommandResult {
+    /// Stores decision `d`; `timed_out`: it is the leader's release of a delivery whose
+    /// task's timeout passed (recorded as such in the history).
+    pub(super) fn release(&mut self, now: Millis, d: &Decision, timed_out: bool) -> CommandResult {
         let task = self
             .tasks
             .get(&d.task_id)
@@ -39,11 +41,10 @@ impl State {
         }
         match task.status {
             TaskStatus::Released { .. } | TaskStatus::Scheduled { .. } => {
-                // Already decided (or waiting for its retry): answer as the first time.
-                if let Some(receipt) = &task.receipt {
-                    let mut again = receipt.clone();
-                    again.duplicate = true;
-                    return Ok(Reply::Released(again));
+                // Already decided (or waiting for its retry): the same release again
+                // gets the first answer.
+                if task.receipt.is_some() {
+                    return super::deliveries::repeated_release(task, d);
                 }
                 return Err(CommandError::Conflict(format!(
                     "task {} is scheduled for later and was not handed out",
@@ -69,6 +70,19 @@ impl State {
             Outcome::Promise(_) => ("promise", None),
             Outcome::Error(e) => ("error", Some(e.error_type.as_str())),
         };
+        if let Some(at) = d.delivered_at {
+            let delivered = Event::new(EventKind::Delivered, at)
+                .task(d.task_id)
+                .attempt(attempt);
+            self.record(process_id, delivered);
+        }
+        if timed_out {
+            let event = Event::new(EventKind::TimedOut, now)
+                .task(d.task_id)
+                .attempt(attempt)
+                .error_type(super::TIMEOUT_ERROR);
+            self.record(process_id, event);
+        }
         let mut event = Event::new(EventKind::Released, now)
             .task(d.task_id)
             .attempt(attempt)
@@ -112,6 +126,7 @@ impl State {
         };
         if let Some(t) = self.tasks.get_mut(&d.task_id) {
             t.receipt = Some(receipt.clone());
+            t.outcome_fingerprint = Some(super::deliveries::fingerprint(d));
             self.effects.releases.push(super::ReleaseEffect {
                 task_id: d.task_id,
                 actor_id: t.spec.actor_id.clone(),
@@ -355,11 +370,7 @@ pub(super) fn resent_earlier_attempt(task: &TaskRecord, d: &Decision) -> Command
         .as_ref()
         .filter(|r| Some(r.attempt) == d.attempt)
     {
-        Some(receipt) => {
-            let mut again = receipt.clone();
-            again.duplicate = true;
-            Ok(Reply::Released(again))
-        }
+        Some(_) => super::deliveries::repeated_release(task, d),
         None => Err(CommandError::Conflict(format!(
             "task {} is on attempt {}; attempt {} already ended",
             d.task_id,

@@ -183,7 +183,7 @@ mod tests {
             start: start.clone(),
         })
         .unwrap();
-        s.lease(&key("shop#1"), 1, LEASE);
+        s.lease(&key("shop#1"), 1, Millis(0), LEASE);
         let mut signal = spec("shop#1", "payment confirmed", TaskKind::External, vec![]);
         signal.options.timeout_ms = timeout_ms;
         let step = spec(
@@ -206,6 +206,8 @@ mod tests {
                 restart_at: None,
                 execution_ms: None,
                 attempt: None,
+                delivery_id: None,
+                delivered_at: None,
             },
         })
         .unwrap();
@@ -228,7 +230,7 @@ mod tests {
     fn an_external_promise_is_never_handed_out_and_resolving_it_readies_its_waiters() {
         let (mut s, signal, step) = waiting_for_signal(None);
         assert!(
-            s.lease(&key("shop#1"), 10, LEASE).is_empty(),
+            s.lease(&key("shop#1"), 10, Millis(0), LEASE).is_empty(),
             "nothing to hand out"
         );
         assert_eq!(s.next_timer(), None);
@@ -237,7 +239,7 @@ mod tests {
             resolve(&mut s, signal, value(r#"{"paid":true}"#)),
             Ok(Reply::PromiseResolved { duplicate: false })
         );
-        let got = s.lease(&key("shop#1"), 10, LEASE);
+        let got = s.lease(&key("shop#1"), 10, Millis(0), LEASE);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].task_id, step);
         assert!(
@@ -289,13 +291,13 @@ mod tests {
             "created at 10, 100 ms timeout"
         );
         s.apply(&Command::FireTimers { now: Millis(109) }).unwrap();
-        assert!(s.lease(&key("shop#1"), 10, LEASE).is_empty());
+        assert!(s.lease(&key("shop#1"), 10, Millis(0), LEASE).is_empty());
 
         assert_eq!(
             s.apply(&Command::FireTimers { now: Millis(110) }),
             Ok(Reply::Fired(1))
         );
-        let got = s.lease(&key("shop#1"), 10, LEASE);
+        let got = s.lease(&key("shop#1"), 10, Millis(0), LEASE);
         assert_eq!(got[0].task_id, step);
         assert!(
             matches!(&got[0].args[0], ResolvedArg::Error(e) if e.error_type == TIMEOUT_ERROR),
@@ -329,7 +331,7 @@ mod tests {
             s.apply(&Command::FireTimers { now: Millis(500) }),
             Ok(Reply::Fired(0))
         );
-        let got = s.lease(&key("shop#1"), 10, LEASE);
+        let got = s.lease(&key("shop#1"), 10, Millis(0), LEASE);
         assert!(matches!(&got[0].args[0], ResolvedArg::Error(e) if e.error_type == "pay.Declined"));
     }
 
@@ -349,7 +351,9 @@ mod tests {
     fn external_promises_survive_a_snapshot_unqueued_and_armed() {
         let (s, signal, _) = waiting_for_signal(Some(100));
         let mut restored = State::from_snapshot(&s.to_snapshot().unwrap()).unwrap();
-        assert!(restored.lease(&key("shop#1"), 10, LEASE).is_empty());
+        assert!(restored
+            .lease(&key("shop#1"), 10, Millis(0), LEASE)
+            .is_empty());
         assert_eq!(restored.next_timer(), Some(Millis(110)));
         assert!(resolve(&mut restored, signal, value("1")).is_ok());
     }

@@ -69,6 +69,8 @@ fn decision(task: TaskId, outcome: Outcome, tasks: Vec<TaskSpec>) -> Decision {
         restart_at: None,
         execution_ms: None,
         attempt: None,
+        delivery_id: None,
+        delivered_at: None,
     }
 }
 
@@ -80,7 +82,7 @@ fn receipt(r: CommandResult) -> wire::ReleaseReceipt {
 }
 
 fn poll(s: &mut State, a: &str) -> Vec<Delivery> {
-    s.lease(&key(a), 100, LEASE)
+    s.lease(&key(a), 100, Millis(0), LEASE)
 }
 
 fn poll_ids(s: &mut State, a: &str) -> Vec<TaskId> {
@@ -173,28 +175,34 @@ fn a_repeated_release_returns_the_first_answer_and_changes_nothing() {
     let mut s = State::default();
     let (_, t) = start(&mut s, 0);
     poll(&mut s, "decider#1");
-    let first = receipt(release(
-        &mut s,
-        decision(t, Outcome::Value(val(1.into())), vec![]),
-    ));
+    let first_release = decision(t, Outcome::Value(val(1.into())), vec![]);
+    let first = receipt(release(&mut s, first_release.clone()));
     assert!(!first.duplicate);
     let before = s.to_snapshot().unwrap();
-    let child = spec("worker#1", "m", TaskKind::Worker, vec![]);
-    let again = receipt(release(
-        &mut s,
-        decision(t, Outcome::Value(val(2.into())), vec![child]),
-    ));
+    let again = receipt(release(&mut s, first_release.clone()));
     assert!(again.duplicate);
     assert_eq!(again.status, first.status);
+    assert!(matches!(
+        s.answer_without_log(&first_release),
+        Some(Ok(Reply::Released(r))) if r.duplicate
+    ));
+
+    // Another outcome for the same task is refused, and changes nothing either.
+    let child = spec("worker#1", "m", TaskKind::Worker, vec![]);
+    let other = decision(t, Outcome::Value(val(2.into())), vec![child]);
+    assert!(matches!(
+        release(&mut s, other.clone()),
+        Err(CommandError::AlreadyReleased(_))
+    ));
+    assert!(matches!(
+        s.answer_without_log(&other),
+        Some(Err(CommandError::AlreadyReleased(_)))
+    ));
     assert_eq!(
         s.to_snapshot().unwrap(),
         before,
-        "a duplicate release changed state"
+        "a repeated release changed state"
     );
-    assert!(matches!(
-        s.answer_without_log(&decision(t, Outcome::Value(val(3.into())), vec![])),
-        Some(Ok(Reply::Released(r))) if r.duplicate
-    ));
 }
 
 #[test]
@@ -539,9 +547,14 @@ fn a_blocked_actor_gets_nothing_while_its_queue_keeps_filling() {
 fn an_expired_lease_makes_the_task_deliverable_again() {
     let mut s = State::default();
     let (_, t) = start(&mut s, 0);
-    assert_eq!(s.lease(&key("decider#1"), 1, Millis(100)).len(), 1);
+    assert_eq!(
+        s.lease(&key("decider#1"), 1, Millis(0), Millis(100)).len(),
+        1
+    );
     assert!(poll(&mut s, "decider#1").is_empty());
-    assert_eq!(s.expire_leases(Millis(100)), vec![key("decider#1")]);
+    let expiry = s.expire_leases(Millis(100));
+    assert_eq!(expiry.requeued, vec![key("decider#1")]);
+    assert!(expiry.timeouts.is_empty());
     assert_eq!(poll_ids(&mut s, "decider#1"), vec![t]);
 }
 

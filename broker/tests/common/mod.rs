@@ -581,6 +581,8 @@ pub fn decision(delivery: &Delivery, outcome: Outcome, tasks: Vec<TaskSpec>) -> 
         restart_at: None,
         execution_ms: None,
         attempt: Some(delivery.attempt),
+        delivery_id: Some(delivery.delivery_id),
+        delivered_at: None,
     }
 }
 

@@ -208,6 +208,8 @@ impl DeciderContext {
             restart_at,
             execution_ms,
             attempt: Some(self.task.attempt()),
+            delivery_id: Some(self.task.delivery_id()),
+            delivered_at: None,
         }
     }
 

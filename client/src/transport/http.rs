@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use suslik_broker::model::history::HistoryPage;
 use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
+use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     ErrorBody, PollRequest, PollResponse, ProcessView, ReleaseBatchRequest, ReleaseBatchResponse,
@@ -404,6 +405,18 @@ impl Transport for HttpTransport {
                 self.timeout(),
             )
             .await
+        })
+    }
+
+    fn heartbeat(
+        &self,
+        task_id: TaskId,
+        req: HeartbeatRequest,
+    ) -> BoxFuture<'_, Result<HeartbeatResponse>> {
+        Box::pin(async move {
+            let path = format!("api/v1/tasks/{task_id}/heartbeat");
+            self.call(Method::POST, &path, Some(&req), self.timeout())
+                .await
         })
     }
 }

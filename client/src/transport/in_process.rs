@@ -8,9 +8,9 @@
 use super::Transport;
 use crate::{Error, Result};
 use futures::future::BoxFuture;
-use suslik_broker::api::{ApiError, BrokerApi};
 use suslik_broker::model::history::HistoryPage;
 use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
+use suslik_broker::api::{ApiError, BrokerApi, HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
@@ -90,5 +90,13 @@ impl Transport for InProcessTransport {
 
     fn abort(&self, req: AbortRequest) -> BoxFuture<'_, Result<AbortAnswer>> {
         Box::pin(async move { self.api.abort(req).await.map_err(map) })
+    }
+
+    fn heartbeat(
+        &self,
+        task_id: TaskId,
+        req: HeartbeatRequest,
+    ) -> BoxFuture<'_, Result<HeartbeatResponse>> {
+        Box::pin(async move { self.api.heartbeat(task_id, req).map_err(map) })
     }
 }

@@ -24,6 +24,7 @@ use futures::future::BoxFuture;
 use std::sync::Arc;
 use suslik_broker::model::history::HistoryPage;
 use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
+use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
@@ -78,6 +79,15 @@ pub trait Transport: Send + Sync + 'static {
 
     /// `POST /api/v1/processes/abort`: aborts running or broken processes.
     fn abort(&self, req: AbortRequest) -> BoxFuture<'_, Result<AbortAnswer>>;
+    }
+
+    /// `POST /api/v1/tasks/{id}/heartbeat`: extends the lease of a delivered task
+    /// that is still being worked on.
+    fn heartbeat(
+        &self,
+        task_id: TaskId,
+        req: HeartbeatRequest,
+    ) -> BoxFuture<'_, Result<HeartbeatResponse>>;
 }
 
 impl<T: Transport + ?Sized> Transport for Arc<T> {
@@ -123,5 +133,13 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
     }
     fn abort(&self, req: AbortRequest) -> BoxFuture<'_, Result<AbortAnswer>> {
         (**self).abort(req)
+    }
+
+    fn heartbeat(
+        &self,
+        task_id: TaskId,
+        req: HeartbeatRequest,
+    ) -> BoxFuture<'_, Result<HeartbeatResponse>> {
+        (**self).heartbeat(task_id, req)
     }
 }
