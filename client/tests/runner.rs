@@ -5,9 +5,9 @@ use futures::future::BoxFuture;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::history::HistoryPage;
 use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
-use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     ErrorBody, PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,

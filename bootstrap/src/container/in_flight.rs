@@ -8,9 +8,9 @@
 use futures::future::BoxFuture;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
+use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::history::HistoryPage;
 use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
-use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,

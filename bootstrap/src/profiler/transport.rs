@@ -7,9 +7,9 @@ use super::Profiler;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Instant;
+use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::history::HistoryPage;
 use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
-use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt, ReleaseResult,

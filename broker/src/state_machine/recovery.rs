@@ -210,7 +210,7 @@ mod tests {
     /// second takes the first's promise). Returns (process, decider task, w1, w2).
     fn decided(s: &mut State, now: u64) -> (ProcessId, TaskId, TaskId, TaskId) {
         let (pid, st) = start(s, now);
-        s.lease(&key("d#1"), 10, LEASE);
+        s.lease(&key("d#1"), 10, Millis(0), LEASE);
         let w1 = spec("w#1", TaskKind::Worker);
         let mut w2 = spec("w#1", TaskKind::Worker);
         w2.args = vec![Arg::Promise {
@@ -228,6 +228,8 @@ mod tests {
                 restart_at: None,
                 execution_ms: None,
                 attempt: None,
+                delivery_id: None,
+                delivered_at: None,
             },
         })
         .unwrap();
@@ -258,13 +260,13 @@ mod tests {
         let mut s = State::default();
         let (_, decider, w1, w2) = decided(&mut s, 10);
         assert_eq!(purge(&mut s, "w#1"), Ok(Reply::Purged(1)));
-        assert!(s.lease(&key("w#1"), 10, LEASE).is_empty());
+        assert!(s.lease(&key("w#1"), 10, Millis(0), LEASE).is_empty());
         assert_eq!(s.tasks[&w1].status, TaskStatus::Purged { at: Millis(20) });
         assert_eq!(s.tasks[&w2].status, TaskStatus::Waiting);
 
         // A snapshot restore does not resurrect it either.
         let mut s = State::from_snapshot(&s.to_snapshot().unwrap()).unwrap();
-        assert!(s.lease(&key("w#1"), 10, LEASE).is_empty());
+        assert!(s.lease(&key("w#1"), 10, Millis(0), LEASE).is_empty());
 
         // Not stalled long enough: nothing happens.
         assert_eq!(recover(&mut s, 30, 10, 100), (0, 0));
@@ -272,7 +274,7 @@ mod tests {
         // the waiting task keeps waiting.
         assert_eq!(recover(&mut s, 1_000, 11, 100), (1, 1));
         let got: Vec<TaskId> = s
-            .lease(&key("w#1"), 10, LEASE)
+            .lease(&key("w#1"), 10, Millis(0), LEASE)
             .into_iter()
             .map(|d| d.task_id)
             .collect();
@@ -285,7 +287,7 @@ mod tests {
             .map(|e| (e.task_id, e.detail.as_deref()))
             .collect();
         assert_eq!(recovered, vec![(Some(w1), Some("queue"))]);
-        assert!(s.lease(&key("d#1"), 10, LEASE).is_empty());
+        assert!(s.lease(&key("d#1"), 10, Millis(0), LEASE).is_empty());
         assert!(matches!(
             s.tasks[&decider].status,
             TaskStatus::Released { .. }
@@ -302,7 +304,7 @@ mod tests {
         let (_, _, w1, _) = decided(&mut s, 10);
         s.queues.remove(&w1); // lost, still Ready
         let (_, st2) = start(&mut s, 10);
-        s.lease(&key("d#1"), 10, LEASE);
+        s.lease(&key("d#1"), 10, Millis(0), LEASE);
         s.apply(&Command::Release {
             now: Millis(10),
             decision: Decision {
@@ -313,13 +315,15 @@ mod tests {
                 restart_at: Some(Millis(5_000)),
                 execution_ms: None,
                 attempt: None,
+                delivery_id: None,
+                delivered_at: None,
             },
         })
         .unwrap();
         assert!(s.timers.cancel(st2, Millis(5_000)), "retry armed");
 
         assert_eq!(recover(&mut s, 100, 50, 100), (2, 2));
-        assert_eq!(s.lease(&key("w#1"), 10, LEASE).len(), 1);
+        assert_eq!(s.lease(&key("w#1"), 10, Millis(0), LEASE).len(), 1);
         assert_eq!(s.next_timer(), Some(Millis(5_000)));
     }
 
@@ -341,7 +345,7 @@ mod tests {
     fn ended_processes_leave_the_index() {
         let mut s = State::default();
         let (pid, st) = start(&mut s, 1);
-        s.lease(&key("d#1"), 10, LEASE);
+        s.lease(&key("d#1"), 10, Millis(0), LEASE);
         s.apply(&Command::Release {
             now: Millis(5),
             decision: Decision {
@@ -352,6 +356,8 @@ mod tests {
                 restart_at: None,
                 execution_ms: None,
                 attempt: None,
+                delivery_id: None,
+                delivered_at: None,
             },
         })
         .unwrap();

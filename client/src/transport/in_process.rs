@@ -8,9 +8,9 @@
 use super::Transport;
 use crate::{Error, Result};
 use futures::future::BoxFuture;
+use suslik_broker::api::{ApiError, BrokerApi, HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::history::HistoryPage;
 use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
-use suslik_broker::api::{ApiError, BrokerApi, HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,

@@ -22,9 +22,9 @@ pub use in_process::InProcessTransport;
 use crate::Result;
 use futures::future::BoxFuture;
 use std::sync::Arc;
+use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::history::HistoryPage;
 use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
-use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
@@ -79,7 +79,6 @@ pub trait Transport: Send + Sync + 'static {
 
     /// `POST /api/v1/processes/abort`: aborts running or broken processes.
     fn abort(&self, req: AbortRequest) -> BoxFuture<'_, Result<AbortAnswer>>;
-    }
 
     /// `POST /api/v1/tasks/{id}/heartbeat`: extends the lease of a delivered task
     /// that is still being worked on.
