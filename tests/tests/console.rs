@@ -405,6 +405,13 @@ async fn every_main_view_renders_and_survives_a_reload() -> anyhow::Result<()> {
             .start(&format!("shop{n}.Checkout#1"), "start")
             .await?;
     }
+    // Some traffic for the activity columns and the sparklines.
+    t.rest.start("shop0.Checkout#1", "start").await?;
+    for task in t.rest.poll("shop0.Checkout#1").await? {
+        t.rest
+            .release(&task, json!({"value": 1}), json!([]))
+            .await?;
+    }
     for view in ["queues", "monitoring"] {
         t.open(view).await?;
         t.browser.screenshot(view).await?;
