@@ -509,6 +509,12 @@ async fn a_console_on_a_protected_broker_asks_for_the_operator_token() -> anyhow
         .eval("return document.getElementById('login').hidden;", vec![])
         .await?;
     assert!(hidden, "signed in, the form is gone");
+    b.click("#sign-out").await?;
+    b.wait_until(
+        "the sign-in form after signing out",
+        "!document.getElementById('login').hidden && !sessionStorage.getItem('suslik.token')",
+    )
+    .await?;
     b.close().await?;
     broker.stop().await
 }
