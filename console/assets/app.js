@@ -415,7 +415,9 @@ views.processes = (main, params) => {
   form.addEventListener('submit', ev => {
     ev.preventDefault();
     const v = formValues(form);
-    for (const k of ['from', 'to']) if (v[k]) v[k] = String(new Date(v[k]).getTime());
+    // The inputs have minute precision: "to" includes its whole minute.
+    if (v.from) v.from = String(new Date(v.from).getTime());
+    if (v.to) v.to = String(new Date(v.to).getTime() + 59999);
     navigate('processes', v);
   });
   const extra = h('div');
