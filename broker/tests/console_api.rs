@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::cluster::Cluster;
 use common::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -301,4 +302,32 @@ async fn every_node_serves_the_console_page_and_its_assets() {
     assert_eq!(r.status(), 404);
     let body: Value = r.json().await.expect("json error");
     assert_eq!(body["error"], "not_found");
+}
+
+#[tokio::test]
+async fn a_follower_serves_the_console_itself_and_lists_the_leaders_state() {
+    let cluster = Cluster::start(3).await;
+    let (leader, _) = cluster.leader().await;
+    let follower = cluster
+        .running()
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("a follower");
+    let started = cluster
+        .node(leader)
+        .api()
+        .start(&start("far.Decider#1", "go", vec![]))
+        .await;
+
+    let page = reqwest::get(format!("{}/console", cluster.node(follower).base()))
+        .await
+        .expect("request");
+    assert_eq!(page.status(), 200);
+    let api = cluster.node(follower).api();
+    let (status, list) = api.get_json("/api/v1/processes?actor=far.").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(ids(&list), vec![started.process_id.to_string()]);
+    let (status, actors) = api.get_json("/api/v1/actors").await;
+    assert_eq!(status, 200);
+    assert_eq!(actors["items"][0]["actor_id"], "far.Decider#1");
 }

@@ -51,6 +51,9 @@ async function api(path, opts = {}) {
     showLogin(token ? 'The token was refused.' : null);
     throw new ApiError(401, 'unauthorized', 'sign in with an operator token');
   }
+  if (res.status === 403) {
+    showLogin('This token may not do that: the console needs the operator token.');
+  }
   if (!res.ok) {
     const code = (data && data.error) || 'http_' + res.status;
     const msg = (data && data.message) || text || res.statusText;
@@ -194,6 +197,18 @@ function flash(slot, cls, text) {
 
 // ---------------------------------------------------------------- sign-in
 
+function showSignOut() {
+  const out = document.getElementById('sign-out');
+  out.hidden = !sessionStorage.getItem(TOKEN_KEY);
+}
+
+document.getElementById('sign-out').addEventListener('click', (ev) => {
+  ev.preventDefault();
+  sessionStorage.removeItem(TOKEN_KEY);
+  showSignOut();
+  route();
+});
+
 function showLogin(message) {
   const box = document.getElementById('login');
   const err = document.getElementById('login-error');
@@ -209,6 +224,7 @@ document.getElementById('login-form').addEventListener('submit', (ev) => {
   if (!token) return;
   sessionStorage.setItem(TOKEN_KEY, token);
   document.getElementById('login').hidden = true;
+  showSignOut();
   route();
 });
 
@@ -399,7 +415,9 @@ views.processes = (main, params) => {
   form.addEventListener('submit', ev => {
     ev.preventDefault();
     const v = formValues(form);
-    for (const k of ['from', 'to']) if (v[k]) v[k] = String(new Date(v[k]).getTime());
+    // The inputs have minute precision: "to" includes its whole minute.
+    if (v.from) v.from = String(new Date(v.from).getTime());
+    if (v.to) v.to = String(new Date(v.to).getTime() + 59999);
     navigate('processes', v);
   });
   const extra = h('div');
@@ -937,5 +955,6 @@ setInterval(() => {
   if (document.visibilityState === 'visible') { runRefresh(current); nodeInfo(); }
 }, REFRESH_MS);
 document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') runRefresh(current); });
+showSignOut();
 route();
 nodeInfo();

@@ -398,11 +398,45 @@ async fn the_process_page_draws_the_promise_dependencies_between_tasks() -> anyh
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_process_is_aborted_from_its_page_after_a_confirmation() -> anyhow::Result<()> {
+    let t = Setup::new().await?;
+    let pid = t.rest.start("doomed.Decider#1", "go").await?;
+    t.open(&format!("process/{pid}")).await?;
+    t.browser.click("#abort").await?;
+    t.browser.find("#confirm").await?;
+    assert_eq!(
+        t.rest.state(&pid).await?,
+        "running",
+        "nothing before the confirmation"
+    );
+    t.browser.click("#confirm-yes").await?;
+    t.browser
+        .wait_until(
+            "the aborted state on the page",
+            "document.querySelector('.props .badge.aborted') !== null",
+        )
+        .await?;
+    assert_eq!(t.rest.state(&pid).await?, "aborted");
+    assert!(
+        t.rest.poll("doomed.Decider#1").await?.is_empty(),
+        "its queued start task is gone"
+    );
+    t.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_main_view_renders_and_survives_a_reload() -> anyhow::Result<()> {
     let t = Setup::new().await?;
     for n in 0..3 {
         t.rest
             .start(&format!("shop{n}.Checkout#1"), "start")
+            .await?;
+    }
+    // Some traffic for the activity columns and the sparklines.
+    t.rest.start("shop0.Checkout#1", "start").await?;
+    for task in t.rest.poll("shop0.Checkout#1").await? {
+        t.rest
+            .release(&task, json!({"value": 1}), json!([]))
             .await?;
     }
     for view in ["queues", "monitoring"] {
@@ -502,6 +536,12 @@ async fn a_console_on_a_protected_broker_asks_for_the_operator_token() -> anyhow
         .eval("return document.getElementById('login').hidden;", vec![])
         .await?;
     assert!(hidden, "signed in, the form is gone");
+    b.click("#sign-out").await?;
+    b.wait_until(
+        "the sign-in form after signing out",
+        "!document.getElementById('login').hidden && !sessionStorage.getItem('suslik.token')",
+    )
+    .await?;
     b.close().await?;
     broker.stop().await
 }

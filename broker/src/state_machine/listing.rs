@@ -180,7 +180,9 @@ impl State {
         Page { total, items }
     }
 
-    /// Every actor that has tasks in the state or is blocked, sorted by id.
+    /// Every actor that has tasks in the state or is blocked, sorted by id. O(tasks)
+    /// under the state lock (`tasks_total` needs every task): meant for the console's
+    /// Actors view, not for a tight loop.
     pub fn actor_views(&self) -> Vec<ActorView> {
         #[derive(Default)]
         struct Acc {
