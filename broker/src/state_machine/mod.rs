@@ -398,4 +398,6 @@ pub struct Counts {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
