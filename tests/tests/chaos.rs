@@ -86,19 +86,30 @@ fn free_addr() -> SocketAddr {
         .expect("addr")
 }
 
-/// One `suslik serve` process with a fixed address and data directory.
+/// One `suslik serve` process with a fixed address and data directory, maybe in a
+/// network namespace of its own.
 struct NodeProc {
     id: u64,
     addr: SocketAddr,
     data: tempfile::TempDir,
     peers: String,
+    netns: Option<String>,
     child: Option<Child>,
 }
 
 impl NodeProc {
     fn spawn(&mut self) {
         assert!(self.child.is_none());
-        let child = Command::new(suslik_bin())
+        // `ip netns exec` execs the server, so the child's pid is the server's.
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(suslik_bin());
+                c
+            }
+            None => Command::new(suslik_bin()),
+        };
+        let child = cmd
             .arg("serve")
             .args(["--node-id", &self.id.to_string()])
             .args(["--listen", &self.addr.to_string()])
@@ -152,7 +163,11 @@ struct ChaosCluster {
 
 impl ChaosCluster {
     fn start() -> ChaosCluster {
-        let addrs: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
+        ChaosCluster::start_on((0..3).map(|_| free_addr()).collect(), vec![None; 3])
+    }
+
+    /// Three nodes at `addrs`, node i in network namespace `netns[i]` if given.
+    fn start_on(addrs: Vec<SocketAddr>, netns: Vec<Option<String>>) -> ChaosCluster {
         let peers = addrs
             .iter()
             .enumerate()
@@ -167,6 +182,7 @@ impl ChaosCluster {
                 addr: *a,
                 data: tempfile::tempdir().expect("temp dir"),
                 peers: peers.clone(),
+                netns: netns[i].clone(),
                 child: None,
             })
             .collect();
@@ -482,4 +498,114 @@ async fn processes_finish_exactly_once_while_the_leader_is_frozen_and_thawed() {
 
     finish_and_check(load, &client, &log).await;
     runner.shutdown().await;
+}
+
+/// A bridge in this namespace and three network namespaces, each joined to it by a
+/// veth pair: nodes in the namespaces reach each other and this test through the
+/// bridge, and taking a node's veth end down here cuts it off from everyone.
+struct Netns {
+    tag: String,
+    subnet: String,
+}
+
+impl Netns {
+    fn ip(args: &str) -> bool {
+        Command::new("ip")
+            .args(args.split_whitespace())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Sets the network up; None where that is not allowed (not root, no `ip`).
+    fn create() -> Option<Netns> {
+        let pid = std::process::id();
+        let n = Netns {
+            tag: format!("sf{:x}", pid % 0xfff),
+            subnet: format!("10.202.{}", pid % 250),
+        };
+        let (t, s) = (&n.tag, &n.subnet);
+        let mut ok = Self::ip(&format!("link add br{t} type bridge"))
+            && Self::ip(&format!("addr add {s}.254/24 dev br{t}"))
+            && Self::ip(&format!("link set br{t} up"));
+        for i in 1..=3 {
+            ok = ok
+                && Self::ip(&format!("netns add {t}n{i}"))
+                && Self::ip(&format!("link add v{t}{i} type veth peer name p{t}{i}"))
+                && Self::ip(&format!("link set p{t}{i} netns {t}n{i}"))
+                && Self::ip(&format!("-n {t}n{i} addr add {s}.{i}/24 dev p{t}{i}"))
+                && Self::ip(&format!("-n {t}n{i} link set p{t}{i} up"))
+                && Self::ip(&format!("-n {t}n{i} link set lo up"))
+                && Self::ip(&format!("link set v{t}{i} master br{t}"))
+                && Self::ip(&format!("link set v{t}{i} up"));
+        }
+        ok.then_some(n)
+    }
+
+    fn namespace(&self, i: usize) -> String {
+        format!("{}n{}", self.tag, i + 1)
+    }
+
+    fn addr(&self, i: usize) -> SocketAddr {
+        format!("{}.{}:7700", self.subnet, i + 1)
+            .parse()
+            .expect("addr")
+    }
+
+    /// Cuts node `i` off (`up = false`) or connects it again.
+    fn link(&self, i: usize, up: bool) {
+        let state = if up { "up" } else { "down" };
+        assert!(Self::ip(&format!(
+            "link set v{}{} {state}",
+            self.tag,
+            i + 1
+        )));
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for i in 1..=3 {
+            Self::ip(&format!("netns del {}n{i}", self.tag));
+        }
+        Self::ip(&format!("link del br{}", self.tag));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn processes_finish_exactly_once_while_the_leader_is_cut_off_the_network() {
+    let Some(net) = Netns::create() else {
+        eprintln!("chaos: network namespaces are not available here (not root?); the SIGSTOP test covers an isolated leader");
+        return;
+    };
+    // Nodes listen on the bridge's subnet (not loopback): tokens are required, and set.
+    let cluster = ChaosCluster::start_on(
+        (0..3).map(|i| net.addr(i)).collect(),
+        (0..3).map(|i| Some(net.namespace(i))).collect(),
+    );
+    cluster.leader(&[0, 1, 2]).await;
+    let log: Arc<Mutex<Releases>> = Arc::default();
+    let runner = actors(&cluster, &log);
+    let client = ProcessClient::new(transport(&cluster, ACTOR_TOKEN));
+    let load = start_load(client.clone());
+
+    let end = Instant::now() + chaos_time();
+    let mut cuts = 0;
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(1_000 + pick(1_500) as u64)).await;
+        let leader = cluster.leader(&[0, 1, 2]).await;
+        net.link(leader, false);
+        cuts += 1;
+        let others: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+        let new_leader = cluster.leader(&others).await;
+        assert_ne!(new_leader, leader);
+        // The old leader keeps running alone for a while, then rejoins.
+        tokio::time::sleep(Duration::from_millis(500 + pick(2_000) as u64)).await;
+        net.link(leader, true);
+    }
+    eprintln!("chaos: {cuts} leaders cut off the network");
+
+    finish_and_check(load, &client, &log).await;
+    runner.shutdown().await;
+    drop(cluster);
 }
