@@ -2,8 +2,22 @@
 //! clear 4xx instead of an oversized entry or a deep recursion later.
 
 use super::ApiError;
-use crate::model::{Decision, Outcome, TaskSpec};
+use crate::model::{Arg, Decision, Outcome, TaskSpec};
 use crate::state_machine::{MAX_ARG_DEPTH, MAX_TASKS_PER_DECISION};
+
+/// Deepest nesting of arrays and objects inside one JSON value (an argument or a
+/// result). The broker never parses values, but its clients do, and serde_json refuses
+/// deeper documents: such a value would be accepted here and fail in every actor.
+pub const MAX_VALUE_DEPTH: usize = 128;
+
+/// The deepest JSON value anywhere in an argument.
+fn deepest_value(a: &Arg) -> usize {
+    match a {
+        Arg::Value(v) => v.depth(),
+        Arg::Promise { .. } => 0,
+        Arg::Array(items) => items.iter().map(deepest_value).max().unwrap_or(0),
+    }
+}
 
 /// Configurable limits of one node.
 #[derive(Debug, Clone)]
@@ -56,6 +70,12 @@ impl Limits {
                 spec.task_id
             )));
         }
+        if spec.args.iter().any(|a| deepest_value(a) > MAX_VALUE_DEPTH) {
+            return Err(ApiError::invalid(format!(
+                "task {}: an argument value nests deeper than {MAX_VALUE_DEPTH} levels",
+                spec.task_id
+            )));
+        }
         if spec
             .options
             .accept_fail
@@ -76,6 +96,13 @@ impl Limits {
             return Err(ApiError::invalid(format!(
                 "a decision may spawn at most {MAX_TASKS_PER_DECISION} tasks"
             )));
+        }
+        if let Outcome::Value(v) = &d.outcome {
+            if v.depth() > MAX_VALUE_DEPTH {
+                return Err(ApiError::invalid(format!(
+                    "the result value nests deeper than {MAX_VALUE_DEPTH} levels"
+                )));
+            }
         }
         if let Outcome::Error(e) = &d.outcome {
             if e.error_type.is_empty() || e.error_type.len() > self.max_name_bytes {

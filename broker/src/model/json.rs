@@ -42,6 +42,34 @@ impl JsonValue {
         serde_json::from_str(&self.0)
     }
 
+    /// Deepest nesting of arrays and objects (0 for a scalar). One pass over the text;
+    /// brackets inside strings do not count.
+    pub fn depth(&self) -> usize {
+        let (mut depth, mut deepest) = (0usize, 0usize);
+        let (mut in_string, mut escaped) = (false, false);
+        for b in self.0.bytes() {
+            if in_string {
+                match b {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        deepest
+    }
+
     /// Size of the text in bytes.
     pub fn len(&self) -> usize {
         self.0.len()
@@ -91,6 +119,15 @@ impl<'de> Deserialize<'de> for JsonValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn depth_counts_arrays_and_objects_but_not_brackets_in_strings() {
+        let d = |t: &str| JsonValue::from_text(t).unwrap().depth();
+        assert_eq!(d("1"), 0);
+        assert_eq!(d(r#""[[[""#), 0);
+        assert_eq!(d(r#"[1, {"a": [2]}, []]"#), 3);
+        assert_eq!(d(r#"{"k\"[": ["]\\", [{}]]}"#), 4);
+    }
 
     #[test]
     fn embeds_as_json_and_travels_as_text_in_bincode() {

@@ -401,6 +401,8 @@ pub struct Counts {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_deliveries;
