@@ -304,6 +304,27 @@ impl Transport for Recording {
     ) -> BoxFuture<'_, suslik_client::Result<ResolvePromiseResponse>> {
         self.inner.resolve_promise(task_id, req)
     }
+    fn history(
+        &self,
+        id: ProcessId,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'_, suslik_client::Result<suslik_broker::model::history::HistoryPage>> {
+        self.inner.history(id, offset, limit)
+    }
+    fn abort(
+        &self,
+        req: suslik_broker::model::ops::AbortRequest,
+    ) -> BoxFuture<'_, suslik_client::Result<suslik_broker::model::ops::AbortAnswer>> {
+        self.inner.abort(req)
+    }
+    fn heartbeat(
+        &self,
+        task_id: TaskId,
+        req: suslik_broker::api::HeartbeatRequest,
+    ) -> BoxFuture<'_, suslik_client::Result<suslik_broker::api::HeartbeatResponse>> {
+        self.inner.heartbeat(task_id, req)
+    }
 }
 
 fn transport(cluster: &ChaosCluster, token: &str) -> HttpTransport {

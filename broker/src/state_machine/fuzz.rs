@@ -273,6 +273,8 @@ impl World {
             restart_at: g.restart_at.map(Millis),
             execution_ms: None,
             attempt: g.attempt,
+            delivery_id: None,
+            delivered_at: None,
         }
     }
 }
@@ -319,7 +321,7 @@ fn world() -> (State, World) {
         idempotency_key: None,
         start: start_b.clone(),
     }));
-    assert_eq!(s.lease(&key("d#1"), 10, LEASE).len(), 2);
+    assert_eq!(s.lease(&key("d#1"), 10, Millis(0), LEASE).len(), 2);
     // Process A's decider spawns a step decider (leased below) and goes on waiting for it.
     let step = spec("d#1", TaskKind::Decider, vec![]);
     let worker = spec("w#1", TaskKind::Worker, vec![]);
@@ -341,10 +343,12 @@ fn world() -> (State, World) {
             restart_at: None,
             execution_ms: None,
             attempt: None,
+            delivery_id: None,
+            delivered_at: None,
         },
     }));
-    assert_eq!(s.lease(&key("d#1"), 10, LEASE).len(), 1);
-    assert_eq!(s.lease(&key("w#1"), 10, LEASE).len(), 1);
+    assert_eq!(s.lease(&key("d#1"), 10, Millis(0), LEASE).len(), 1);
+    assert_eq!(s.lease(&key("w#1"), 10, Millis(0), LEASE).len(), 1);
     let w = World {
         start: step.task_id,
         process: pid,
@@ -373,7 +377,7 @@ fn drain(s: &mut State, actors: &[ActorId]) -> usize {
             )
             .collect();
         for q in queues {
-            for d in s.lease(&q, 100, LEASE) {
+            for d in s.lease(&q, 100, Millis(0), LEASE) {
                 any = true;
                 let _ = s.apply(&Command::FireTimers {
                     now: Millis(10_000),
@@ -388,6 +392,8 @@ fn drain(s: &mut State, actors: &[ActorId]) -> usize {
                         restart_at: None,
                         execution_ms: None,
                         attempt: Some(d.attempt),
+                        delivery_id: Some(d.delivery_id),
+                        delivered_at: None,
                     },
                 });
             }
