@@ -210,8 +210,11 @@ impl FailoverReport {
         );
         let _ = writeln!(
             t,
-            "decisions resent in batches: {} no_leader/unavailable, {} unknown_task; ends learned by GET: {}",
-            self.resent.unavailable, self.resent.unknown_task, self.resent.checked_by_get
+            "decisions resent in batches: {} no_leader/unavailable, {} unknown_task; ends learned by GET: {}; duplicate executions fenced off: {}",
+            self.resent.unavailable,
+            self.resent.unknown_task,
+            self.resent.checked_by_get,
+            self.resent.superseded
         );
         let _ = writeln!(
             t,

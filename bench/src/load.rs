@@ -103,6 +103,10 @@ pub struct Resent {
     pub unknown_task: u64,
     /// Processes whose end was learned with `GET` (their last receipt was lost).
     pub checked_by_get: u64,
+    /// Decisions of a task executed twice (re-delivered after a failover or an expired
+    /// lease) that the broker fenced off: `stale_delivery`, or `already_released` with
+    /// another outcome. The first release stands; at-least-once delivery, not an error.
+    pub superseded: u64,
 }
 
 /// What a load run measured.
@@ -174,6 +178,7 @@ pub struct Probe {
     pub resent_unavailable: AtomicU64,
     pub resent_unknown: AtomicU64,
     pub checked_by_get: AtomicU64,
+    pub superseded: AtomicU64,
 }
 
 impl Probe {
@@ -183,6 +188,7 @@ impl Probe {
             unavailable: self.resent_unavailable.load(Ordering::Relaxed),
             unknown_task: self.resent_unknown.load(Ordering::Relaxed),
             checked_by_get: self.checked_by_get.load(Ordering::Relaxed),
+            superseded: self.superseded.load(Ordering::Relaxed),
         }
     }
 
@@ -520,6 +526,9 @@ async fn release(shared: &Shared, api: &Api, mut decisions: Vec<Decision>) {
                         move_on |= rotate;
                         again.push(d);
                     }
+                    _ if is_superseded(&e.error) => {
+                        shared.probe.superseded.fetch_add(1, Ordering::Relaxed);
+                    }
                     _ => {
                         if c.rejected.fetch_add(1, Ordering::Relaxed) < 3 {
                             eprintln!("release rejected: {}: {}", e.error, e.message);
@@ -539,6 +548,11 @@ async fn release(shared: &Shared, api: &Api, mut decisions: Vec<Decision>) {
         tokio::time::sleep(backoff(round, f.backoff, f.max_backoff)).await;
         decisions = again;
     }
+}
+
+/// Whether a release error says another execution of the same task won (fencing).
+fn is_superseded(code: &str) -> bool {
+    matches!(code, "stale_delivery" | "already_released")
 }
 
 #[cfg(test)]
