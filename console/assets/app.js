@@ -518,7 +518,7 @@ views.process = (main, params, id) => {
 const STATUS_ICON = {
   waiting: ['…', '#b7791f'], scheduled: ['⏱', '#b7791f'], ready: ['●', '#2f6fb3'], leased: ['▶', '#2f6fb3'],
   awaiting_promise: ['↪', '#6b46c1'], resolved: ['✓', '#2e8540'], failed: ['!', '#c53030'],
-  broken: ['✗', '#c53030'], released: ['✓', '#6b7380'],
+  broken: ['✗', '#c53030'], released: ['✓', '#6b7380'], purged: ['⌫', '#6b7380'],
 };
 const EDGE_KINDS = ['arg', 'no_wait', 'wait_for', 'forward', 'spawned'];
 

@@ -77,7 +77,7 @@ pub struct GraphNode {
     pub method: String,
     pub kind: TaskKind,
     /// `waiting | scheduled | ready | leased | awaiting_promise | resolved | failed |
-    /// broken | released` (see docs/api.md, Console).
+    /// broken | released | purged` (see docs/api.md, Console).
     pub status: &'static str,
     pub attempt: u32,
 }
