@@ -124,7 +124,20 @@ impl State {
             }
         }
         let mut s = s.clone();
-        let trigger = s.trigger().map_err(CommandError::Invalid)?;
+        let trigger = match s.trigger() {
+            Ok(t) => t,
+            // Validated on creation, so only a parser change could get here: stop the
+            // ticks rather than propose the same failing tick forever.
+            Err(e) if tick.is_some() => {
+                tracing::error!(schedule = %name, error = %e, "schedule trigger unreadable; pausing it");
+                s.paused = true;
+                s.next_fire_at = None;
+                self.schedules.insert(s);
+                self.effects.schedules_changed = true;
+                return Ok(Reply::ScheduleFired(None));
+            }
+            Err(e) => return Err(CommandError::Invalid(e)),
+        };
         let spec = s.start.to_spec(task_id);
         let custom_id = s.custom_id(tick.unwrap_or(now));
         let started = match self.start_process(now, process_id, Some(custom_id.clone()), &spec) {
