@@ -443,3 +443,35 @@ async fn an_expired_lease_is_counted() {
         2.0
     );
 }
+
+#[tokio::test]
+async fn a_recovery_scan_is_timed_and_its_tasks_counted() {
+    let server = Server::with_args(&[
+        "--recovery-scan-period-ms",
+        "100",
+        "--recovery-process-change-timeout-ms",
+        "300",
+    ])
+    .await;
+    let api = server.api();
+    api.start(&start("rc.d#1", "run", vec![])).await;
+    // Purging the queue stalls the process; recovery puts its task back.
+    let (status, r) = api
+        .post_json("/api/v1/queues/purge", &json!({"actor_id": "rc.d#1"}))
+        .await;
+    assert_eq!((status, r), (200, json!({"purged": 1})));
+    api.next_task("rc.d#1").await;
+    let (text, s) = scrape(&server).await;
+    assert!(
+        get(&s, "suslik_recovery_duration_seconds_count") >= 1.0,
+        "{text}"
+    );
+    assert!(get(&s, "suslik_recovery_duration_seconds_sum") > 0.0);
+    assert_eq!(get(&s, "suslik_recovered_tasks_total"), 1.0);
+    let q = r#"{actor_id="rc.d#1",task_list=""}"#;
+    assert_eq!(
+        get(&s, &format!("suslik_queue_enqueued_total{q}")),
+        2.0,
+        "the start and the recovery"
+    );
+}

@@ -116,6 +116,7 @@ pub struct Metrics {
     raft_apply_lag: Gauge,
     gc_duration: Histogram,
     recovery_duration: Histogram,
+    recovered_tasks: Counter,
     webhook_deliveries: Family<ResultLabels, Counter>,
     webhook_dropped: Counter,
     alerts_fired: Counter,
@@ -249,6 +250,12 @@ impl Metrics {
             Unit::Seconds,
             recovery_duration.clone(),
         );
+        let recovered_tasks = Counter::default();
+        r.register(
+            "recovered_tasks",
+            "Tasks of stalled processes put back into their queues by recovery (leader-local)",
+            recovered_tasks.clone(),
+        );
         let webhook_deliveries = Family::<ResultLabels, Counter>::default();
         r.register(
             "webhook_deliveries",
@@ -287,6 +294,7 @@ impl Metrics {
             raft_apply_lag,
             gc_duration,
             recovery_duration,
+            recovered_tasks,
             webhook_deliveries,
             webhook_dropped,
             alerts_fired,
@@ -397,8 +405,10 @@ impl Metrics {
         self.gc_duration.observe(took.as_secs_f64());
     }
 
-    pub fn observe_recovery(&self, took: Duration) {
+    /// One recovery scan took `took` and put `tasks` back into their queues.
+    pub fn record_recovery(&self, took: Duration, tasks: u32) {
         self.recovery_duration.observe(took.as_secs_f64());
+        self.recovered_tasks.inc_by(u64::from(tasks));
     }
 
     /// Counts a webhook event delivered (`true`) or given up on (`false`).
