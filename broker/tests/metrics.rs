@@ -168,6 +168,14 @@ async fn metrics_parse_as_prometheus_text_and_move_when_a_process_runs() {
     );
     assert!((sum - 0.04).abs() < 1e-9, "sum {sum}");
     // The bucket's `le` comes first, then the family's labels.
+    // The decider said nothing: its time runs from the hand-out to the release.
+    assert_eq!(
+        get(
+            &after,
+            r#"suslik_task_processing_seconds_count{actor_id="m.d#1"}"#
+        ),
+        1.0
+    );
     let inf = get(
         &after,
         &format!("suslik_task_processing_seconds_bucket{{le=\"+Inf\",{a}}}"),
