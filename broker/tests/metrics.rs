@@ -469,7 +469,15 @@ async fn a_recovery_scan_is_timed_and_its_tasks_counted() {
         .await;
     assert_eq!((status, r), (200, json!({"purged": 1})));
     api.next_task("rc.d#1").await;
-    let (text, s) = scrape(&server).await;
+    // The scan is timed once its answer is back, which may be just after the task is.
+    let (mut text, mut s) = scrape(&server).await;
+    for _ in 0..100 {
+        if get(&s, "suslik_recovered_tasks_total") >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        (text, s) = scrape(&server).await;
+    }
     assert!(
         get(&s, "suslik_recovery_duration_seconds_count") >= 1.0,
         "{text}"
