@@ -168,6 +168,14 @@ async fn metrics_parse_as_prometheus_text_and_move_when_a_process_runs() {
     );
     assert!((sum - 0.04).abs() < 1e-9, "sum {sum}");
     // The bucket's `le` comes first, then the family's labels.
+    // The decider said nothing: its time runs from the hand-out to the release.
+    assert_eq!(
+        get(
+            &after,
+            r#"suslik_task_processing_seconds_count{actor_id="m.d#1"}"#
+        ),
+        1.0
+    );
     let inf = get(
         &after,
         &format!("suslik_task_processing_seconds_bucket{{le=\"+Inf\",{a}}}"),
@@ -441,5 +449,45 @@ async fn an_expired_lease_is_counted() {
             r#"suslik_queue_polled_total{actor_id="l.d#1",task_list=""}"#
         ),
         2.0
+    );
+}
+
+#[tokio::test]
+async fn a_recovery_scan_is_timed_and_its_tasks_counted() {
+    let server = Server::with_args(&[
+        "--recovery-scan-period-ms",
+        "100",
+        "--recovery-process-change-timeout-ms",
+        "300",
+    ])
+    .await;
+    let api = server.api();
+    api.start(&start("rc.d#1", "run", vec![])).await;
+    // Purging the queue stalls the process; recovery puts its task back.
+    let (status, r) = api
+        .post_json("/api/v1/queues/purge", &json!({"actor_id": "rc.d#1"}))
+        .await;
+    assert_eq!((status, r), (200, json!({"purged": 1})));
+    api.next_task("rc.d#1").await;
+    // The scan is timed once its answer is back, which may be just after the task is.
+    let (mut text, mut s) = scrape(&server).await;
+    for _ in 0..100 {
+        if get(&s, "suslik_recovered_tasks_total") >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        (text, s) = scrape(&server).await;
+    }
+    assert!(
+        get(&s, "suslik_recovery_duration_seconds_count") >= 1.0,
+        "{text}"
+    );
+    assert!(get(&s, "suslik_recovery_duration_seconds_sum") > 0.0);
+    assert_eq!(get(&s, "suslik_recovered_tasks_total"), 1.0);
+    let q = r#"{actor_id="rc.d#1",task_list=""}"#;
+    assert_eq!(
+        get(&s, &format!("suslik_queue_enqueued_total{q}")),
+        2.0,
+        "the start and the recovery"
     );
 }

@@ -19,7 +19,6 @@ pub async fn watch_leadership(core: Arc<BrokerCore>, raft: Raft) {
             tracing::info!(leader = is_leader, "leadership changed");
             core.leading
                 .store(is_leader, std::sync::atomic::Ordering::Relaxed);
-            core.metrics.leadership_changed();
             let keys = core.with_state(|s| s.release_all_leases());
             core.wake(&keys);
             core.timers_changed.notify_one();

@@ -21,7 +21,10 @@ pub async fn run_lease_expiry(core: Arc<BrokerCore>, proposer: Proposer) {
                     let (expiry, expired) = core.with_state(|s| {
                         let before = s.queues().leased();
                         let expiry = s.expire_leases(now);
-                        (expiry, before.saturating_sub(s.queues().leased()))
+                        // Leases that ran out, not timeouts (those become releases).
+                        let ended = before.saturating_sub(s.queues().leased());
+                        let expired = ended.saturating_sub(expiry.timeouts.len());
+                        (expiry, expired)
                     });
                     core.metrics.record_lease_expiries(expired as u64);
                     if !expiry.requeued.is_empty() {

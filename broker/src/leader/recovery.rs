@@ -91,6 +91,7 @@ pub async fn run_recovery(
         if due.is_some_and(|d| d < Millis::now()) {
             match recover_once(&proposer, &cfg).await {
                 Ok(stats) => {
+                    core.metrics.record_recovery(stats.duration, stats.tasks);
                     if stats.tasks > 0 {
                         tracing::info!(
                             processes = stats.processes,

@@ -1,13 +1,14 @@
 //! Metrics of one node, exposed at `/metrics` in the Prometheus text format.
 //!
 //! Two sources feed them:
-//! - **Applied commands** (processes started/finished/broken, tasks enqueued, releases
-//!   by outcome, retries, processing time reported by actors) come from the [`Effects`]
-//!   every node publishes after applying a log entry, so every node counts them, and
-//!   counts them the same way.
-//! - **Polls and leases** (tasks polled, poll latency, lease expiries, processing time
-//!   measured from hand-out to release) happen only on the leader, in memory: these
-//!   counters are leader-local and a follower's stay at what it counted while it led.
+//! - **Applied commands** (processes started/finished/broken/aborted, tasks enqueued,
+//!   releases by outcome, retries, processing time: the actor's `execution_ms`, else
+//!   the time from the delivery the leader wrote into the release to the release) come
+//!   from the [`Effects`] every node publishes after applying a log entry, so every
+//!   node counts them, and counts them the same way.
+//! - **Polls and leases** (tasks polled, poll latency, lease expiries) happen only on
+//!   the leader, in memory: these counters are leader-local and a follower's stay at
+//!   what it counted while it led.
 //!
 //! Queue sizes and Raft positions are gauges read from the state and from openraft at
 //! scrape time. On the hot paths (poll, apply) a metric update is an atomic add on a
@@ -18,7 +19,7 @@ pub mod activity;
 pub mod hovering;
 mod ring;
 
-use crate::model::{ActorId, Millis, ProcessState, QueueKey, TaskId};
+use crate::model::{ActorId, Millis, ProcessState, QueueKey};
 use crate::state_machine::{Effects, QueueSnapshot};
 use activity::Activity;
 use dashmap::DashMap;
@@ -116,11 +117,10 @@ pub struct Metrics {
     raft_apply_lag: Gauge,
     gc_duration: Histogram,
     recovery_duration: Histogram,
+    recovered_tasks: Counter,
     webhook_deliveries: Family<ResultLabels, Counter>,
     webhook_dropped: Counter,
     alerts_fired: Counter,
-    /// When each task was handed out (leader-local; cleared on leadership changes).
-    handed_out: DashMap<TaskId, Millis>,
     /// Serializes scrapes (they rewrite the queue gauges).
     scrape: Mutex<()>,
     /// Minute-by-minute activity behind `/api/v1/queues/activity` and `/monitoring`.
@@ -186,7 +186,7 @@ impl Metrics {
         let processing = HistogramFamily::<ActorLabels>::new_with_constructor(seconds_histogram);
         r.register_with_unit(
             "task_processing",
-            "Task processing time per actor: the release's execution_ms, else hand-out to release as the leader saw it",
+            "Task processing time per actor: the release's execution_ms, else from hand-out to release",
             Unit::Seconds,
             processing.clone(),
         );
@@ -249,6 +249,12 @@ impl Metrics {
             Unit::Seconds,
             recovery_duration.clone(),
         );
+        let recovered_tasks = Counter::default();
+        r.register(
+            "recovered_tasks",
+            "Tasks of stalled processes put back into their queues by recovery (leader-local)",
+            recovered_tasks.clone(),
+        );
         let webhook_deliveries = Family::<ResultLabels, Counter>::default();
         r.register(
             "webhook_deliveries",
@@ -287,10 +293,10 @@ impl Metrics {
             raft_apply_lag,
             gc_duration,
             recovery_duration,
+            recovered_tasks,
             webhook_deliveries,
             webhook_dropped,
             alerts_fired,
-            handed_out: DashMap::new(),
             scrape: Mutex::new(()),
             activity: Activity::default(),
             alerts: crate::notify::AlertLog::default(),
@@ -342,11 +348,7 @@ impl Metrics {
             if r.retry_scheduled {
                 self.retries.inc();
             }
-            let handed_out = self.handed_out.remove(&r.task_id).map(|(_, at)| at);
-            let ms = r
-                .execution_ms
-                .or_else(|| handed_out.map(|at| now.0.saturating_sub(at.0)));
-            if let Some(ms) = ms {
+            if let Some(ms) = r.processing_ms {
                 self.actor(&r.actor_id)
                     .observe(Duration::from_millis(ms).as_secs_f64());
             }
@@ -376,9 +378,6 @@ impl Metrics {
         }
         self.poll_tasks.observe(took.as_secs_f64());
         self.queue(key).polled.inc_by(tasks.len() as u64);
-        for t in tasks {
-            self.handed_out.insert(t.task_id, now);
-        }
         self.activity
             .polled(key, tasks.len() as u64, Some(took), now);
     }
@@ -388,17 +387,14 @@ impl Metrics {
         self.lease_expiries.inc_by(n);
     }
 
-    /// Leadership changed: hand-out times of this node's leases mean nothing now.
-    pub fn leadership_changed(&self) {
-        self.handed_out.clear();
-    }
-
     pub fn observe_gc(&self, took: Duration) {
         self.gc_duration.observe(took.as_secs_f64());
     }
 
-    pub fn observe_recovery(&self, took: Duration) {
+    /// One recovery scan took `took` and put `tasks` back into their queues.
+    pub fn record_recovery(&self, took: Duration, tasks: u32) {
         self.recovery_duration.observe(took.as_secs_f64());
+        self.recovered_tasks.inc_by(u64::from(tasks));
     }
 
     /// Counts a webhook event delivered (`true`) or given up on (`false`).

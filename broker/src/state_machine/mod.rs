@@ -79,8 +79,9 @@ pub struct ReleaseEffect {
     pub outcome: &'static str,
     /// The error scheduled a retry.
     pub retry_scheduled: bool,
-    /// How long the actor says it worked.
-    pub execution_ms: Option<u64>,
+    /// How long the task was processed: the actor's `execution_ms`, else hand-out to
+    /// release (the delivery time the leader put in the decision).
+    pub processing_ms: Option<u64>,
 }
 
 /// The whole replicated state.

@@ -114,3 +114,84 @@ impl State {
         self.broken.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Decision, JsonValue, Outcome, TaskKind, TaskList, TaskOptions, TaskSpec};
+    use crate::state_machine::Command;
+
+    fn key() -> QueueKey {
+        QueueKey::new(ActorId::new("w#1").unwrap(), TaskList::default_list())
+    }
+
+    /// A started process whose start task is handed out at `delivered`.
+    fn delivered(s: &mut State, delivered: u64) -> TaskId {
+        let task_id = TaskId::random();
+        s.apply(&Command::StartProcess {
+            now: Millis(0),
+            process_id: ProcessId::random(),
+            custom_id: None,
+            idempotency_key: None,
+            start: TaskSpec {
+                task_id,
+                actor_id: key().actor_id,
+                method: "run".into(),
+                kind: TaskKind::DeciderStart,
+                args: vec![],
+                options: TaskOptions::default(),
+            },
+        })
+        .unwrap();
+        s.lease(&key(), 1, Millis(delivered), Millis(delivered + 60_000));
+        task_id
+    }
+
+    fn released(s: &mut State, task_id: TaskId, execution_ms: Option<u64>) -> Option<u64> {
+        s.take_effects();
+        let decision = Decision {
+            task_id,
+            process_id: None,
+            outcome: Outcome::Value(JsonValue::from_text("1").unwrap()),
+            tasks: vec![],
+            restart_at: None,
+            execution_ms,
+            attempt: None,
+            delivery_id: None,
+            delivered_at: Some(Millis(100)),
+        };
+        s.apply(&Command::Release {
+            now: Millis(350),
+            decision,
+        })
+        .unwrap();
+        let effects = s.take_effects();
+        assert_eq!(effects.releases.len(), 1);
+        assert_eq!(effects.releases[0].outcome, "value");
+        effects.releases[0].processing_ms
+    }
+
+    #[test]
+    fn processing_time_is_the_actors_own_else_delivery_to_release() {
+        let mut s = State::default();
+        let t = delivered(&mut s, 100);
+        assert_eq!(released(&mut s, t, Some(40)), Some(40));
+        let t = delivered(&mut s, 100);
+        assert_eq!(released(&mut s, t, None), Some(250));
+    }
+
+    #[test]
+    fn queue_snapshots_count_ready_and_leased_tasks() {
+        let mut s = State::default();
+        delivered(&mut s, 5);
+        delivered(&mut s, 5);
+        let t = delivered(&mut s, 5);
+        s.queues.remove(&t);
+        // Two leased, none ready; another start makes one ready.
+        let _ = delivered(&mut s, 5);
+        let snaps = s.queue_snapshots(true);
+        assert_eq!(snaps.len(), 1);
+        assert_eq!((snaps[0].size, snaps[0].leased), (0, 3));
+        assert_eq!(s.total_queued(), 0);
+    }
+}

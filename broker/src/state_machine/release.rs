@@ -136,7 +136,9 @@ impl State {
                     Outcome::Error(_) => "error",
                 },
                 retry_scheduled: receipt.status == ReleaseStatus::RetryScheduled,
-                execution_ms: d.execution_ms,
+                processing_ms: d
+                    .execution_ms
+                    .or_else(|| d.delivered_at.map(|at| now.0.saturating_sub(at.0))),
             });
         }
         Ok(Reply::Released(receipt))
