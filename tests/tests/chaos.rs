@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use suslik_broker::model::history::EventKind;
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt, ReleaseResult,
@@ -379,7 +380,12 @@ fn start_load(client: ProcessClient) -> Load {
 }
 
 /// Stops the load, waits for it, and checks every process, task and release.
-async fn finish_and_check(load: Load, client: &ProcessClient, log: &Arc<Mutex<Releases>>) {
+async fn finish_and_check(
+    load: Load,
+    client: &ProcessClient,
+    operator: &ProcessClient,
+    log: &Arc<Mutex<Releases>>,
+) {
     load.stop.store(true, Ordering::Relaxed);
     for h in load.handles {
         h.await.expect("a load loop failed");
@@ -416,7 +422,22 @@ async fn finish_and_check(load: Load, client: &ProcessClient, log: &Arc<Mutex<Re
         // Five tasks: the decision was applied once (a second one would have spawned
         // five more with fresh ids).
         assert_eq!(view.tasks.len(), 5, "process {n}: {:?}", view.tasks);
+        // The broker's own record: one `released` event per task.
+        let history = operator.history(*id).await.expect("process history");
+        let mut released: HashMap<TaskId, usize> = HashMap::new();
+        for e in &history {
+            if e.event == EventKind::Released {
+                *released.entry(e.task_id.expect("a task")).or_default() += 1;
+            }
+        }
         for t in &view.tasks {
+            assert_eq!(
+                released.get(&t.task_id),
+                Some(&1),
+                "process {n}: task {} was released {:?} times by the broker's history",
+                t.task_id,
+                released.get(&t.task_id)
+            );
             tasks_seen += 1;
             assert_eq!(t.status, TaskStatus::Released, "process {n}: {t:?}");
             let applied = fresh.get(&t.task_id).map_or(0, Vec::len);
@@ -487,7 +508,8 @@ async fn processes_finish_exactly_once_while_nodes_are_killed_and_restarted() {
     }
     eprintln!("chaos: SIGKILLs per node {kills:?}");
 
-    finish_and_check(load, &client, &log).await;
+    let operator = ProcessClient::new(transport(&cluster, OPERATOR_TOKEN));
+    finish_and_check(load, &client, &operator, &log).await;
     runner.shutdown().await;
 }
 
@@ -517,7 +539,8 @@ async fn processes_finish_exactly_once_while_the_leader_is_frozen_and_thawed() {
     }
     eprintln!("chaos: {freezes} leaders frozen");
 
-    finish_and_check(load, &client, &log).await;
+    let operator = ProcessClient::new(transport(&cluster, OPERATOR_TOKEN));
+    finish_and_check(load, &client, &operator, &log).await;
     runner.shutdown().await;
 }
 
@@ -626,7 +649,8 @@ async fn processes_finish_exactly_once_while_the_leader_is_cut_off_the_network()
     }
     eprintln!("chaos: {cuts} leaders cut off the network");
 
-    finish_and_check(load, &client, &log).await;
+    let operator = ProcessClient::new(transport(&cluster, OPERATOR_TOKEN));
+    finish_and_check(load, &client, &operator, &log).await;
     runner.shutdown().await;
     drop(cluster);
 }
