@@ -520,6 +520,11 @@ async fn release(shared: &Shared, api: &Api, mut decisions: Vec<Decision>) {
                         move_on |= rotate;
                         again.push(d);
                     }
+                    // A task delivered twice across a leader change and released
+                    // first by the other delivery: this one's decision (fresh task
+                    // ids) is refused and changes nothing; the process goes on.
+                    _ if failover.is_some()
+                        && matches!(e.error.as_str(), "already_released" | "stale_delivery") => {}
                     _ => {
                         if c.rejected.fetch_add(1, Ordering::Relaxed) < 3 {
                             eprintln!("release rejected: {}: {}", e.error, e.message);
