@@ -349,7 +349,8 @@ impl ReadyQueues {
     /// Leased tasks per queue (monitoring; walks the lease table).
     pub fn leased_per_queue(&self) -> HashMap<&QueueKey, usize> {
         let mut out = HashMap::new();
-        for (_, task) in &self.leases {
+        let leased = self.leases.iter().map(|(_, t)| t).chain(&self.timing_out);
+        for task in leased {
             if let Some(Slot::Leased(key, ..)) = self.slots.get(task) {
                 *out.entry(key).or_insert(0) += 1;
             }

@@ -68,6 +68,10 @@ async fn the_history_of_a_simple_process_is_in_order() {
     );
     assert_eq!(page.total, 8);
     assert_eq!(page.items[0].task_id, Some(p.task_id));
+    assert_eq!(
+        page.items[2].at, d.delivered_at,
+        "delivered at the delivery's time"
+    );
     assert_eq!(page.items[4].task_id, Some(w_id));
     assert_eq!(page.items[5].attempt, Some(1));
     assert_eq!(page.items[6].detail.as_deref(), Some("value"));
@@ -75,13 +79,13 @@ async fn the_history_of_a_simple_process_is_in_order() {
 
     let (status, body) = api
         .get_json(&format!(
-            "/api/v1/processes/{}/history?offset=4&limit=1",
+            "/api/v1/processes/{}/history?offset=6&limit=1",
             p.process_id
         ))
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["total"], 8);
-    assert_eq!(body["items"], json!([page.items[4]]));
+    assert_eq!(body["items"], json!([page.items[6]]));
     assert!(body["items"][0].get("error_type").is_none(), "{body}");
 
     // Bad input: unknown process, malformed id, malformed paging.

@@ -95,6 +95,7 @@ pub mod error_types {
 
 pub use suslik_broker::model::history::{EventKind, HistoryEvent};
 pub use suslik_broker::model::ops::AbortAnswer;
+pub use suslik_broker::model::schedule::{CreateSchedule, Schedule, ScheduleStart};
 pub use suslik_broker::model::{
     ActorId, DeliveryId, ErrorInfo, JsonValue, Millis, ProcessId, ProcessState, RetryKind,
     RetryPolicy, TaskId, TaskKind, TaskList,

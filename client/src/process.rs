@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use suslik_broker::model::history::HistoryEvent;
 use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
+use suslik_broker::model::schedule::{CreateSchedule, Schedule};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     ProcessView, StartProcessRequest, StartProcessResponse, TaskView,
@@ -191,6 +192,32 @@ impl ProcessClient {
             reason: reason.map(str::to_string),
         };
         self.transport.abort(req).await
+    }
+
+    /// Creates a schedule: a named recurring start of processes (`cron` or
+    /// `interval_ms`, see the broker's docs). Needs the operator token when access
+    /// control is on.
+    pub async fn create_schedule(&self, req: CreateSchedule) -> Result<Schedule> {
+        self.transport.create_schedule(req).await
+    }
+
+    /// A schedule, with how often it fired.
+    pub async fn schedule(&self, name: &str) -> Result<Schedule> {
+        self.transport.schedule(name.to_string()).await
+    }
+
+    /// Starts the schedule's process now, outside its ticks; returns the process.
+    pub async fn run_schedule(&self, name: &str) -> Result<ProcessId> {
+        Ok(self
+            .transport
+            .run_schedule(name.to_string())
+            .await?
+            .process_id)
+    }
+
+    /// Deletes a schedule (processes it started go on); answers it as it was.
+    pub async fn delete_schedule(&self, name: &str) -> Result<Schedule> {
+        self.transport.delete_schedule(name.to_string()).await
     }
 
     /// Waits until the process is finished or broken, and returns its view. Transient

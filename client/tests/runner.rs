@@ -8,6 +8,7 @@ use std::time::Duration;
 use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::history::HistoryPage;
 use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
+use suslik_broker::model::schedule::{CreateSchedule, Schedule};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     ErrorBody, PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
@@ -199,6 +200,22 @@ impl Transport for Fake {
                 lease_until: Millis::now().plus(extend),
             })
         })
+    }
+
+    fn create_schedule(&self, _req: CreateSchedule) -> BoxFuture<'_, Result<Schedule>> {
+        Box::pin(async { Err(Error::Invalid("not scripted".into())) })
+    }
+
+    fn schedule(&self, _name: String) -> BoxFuture<'_, Result<Schedule>> {
+        Box::pin(async { Err(Error::Invalid("not scripted".into())) })
+    }
+
+    fn run_schedule(&self, _name: String) -> BoxFuture<'_, Result<StartProcessResponse>> {
+        Box::pin(async { Err(Error::Invalid("not scripted".into())) })
+    }
+
+    fn delete_schedule(&self, _name: String) -> BoxFuture<'_, Result<Schedule>> {
+        Box::pin(async { Err(Error::Invalid("not scripted".into())) })
     }
 }
 

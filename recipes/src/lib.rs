@@ -18,6 +18,7 @@
 //! | [`recursion`] | a decider calling itself asynchronously until done |
 //! | [`nowait`] | an argument the task does not wait for; the process finishes after it |
 //! | [`heartbeat`] | a long worker task kept with heartbeats, never handed out twice |
+//! | [`scheduled`] | a schedule starting processes on an interval and on demand |
 //!
 //! A container (the bootstrap) runs [`workers`] and [`deciders`], plus pollers for
 //! each pair of [`task_lists`]; then [`Recipe::run`] starts a recipe's demo processes
@@ -68,6 +69,7 @@ pub mod priority;
 mod recipe;
 pub mod recursion;
 pub mod retry;
+pub mod scheduled;
 pub mod signal;
 pub mod subprocess;
 #[cfg(test)]
@@ -94,6 +96,7 @@ pub fn workers() -> Vec<Arc<dyn Worker>> {
     all.extend(recursion::workers());
     all.extend(nowait::workers());
     all.extend(heartbeat::workers());
+    all.extend(scheduled::workers());
     all
 }
 
@@ -112,6 +115,7 @@ pub fn deciders() -> Vec<Arc<dyn Decider>> {
     all.extend(recursion::deciders());
     all.extend(nowait::deciders());
     all.extend(heartbeat::deciders());
+    all.extend(scheduled::deciders());
     all
 }
 
@@ -167,7 +171,8 @@ mod tests {
                 "pcollection",
                 "recursion",
                 "nowait",
-                "heartbeat"
+                "heartbeat",
+                "scheduled"
             ]
         );
     }

@@ -6,7 +6,7 @@
 use crate::check::{Checks, Deadline};
 use crate::{
     delayed, fanout, heartbeat, hello, nowait, order, pcollection, priority, recursion, retry,
-    signal, subprocess,
+    scheduled, signal, subprocess,
 };
 use std::fmt;
 use std::time::Duration;
@@ -36,6 +36,7 @@ enum Kind {
     Recursion,
     Nowait,
     Heartbeat,
+    Scheduled,
 }
 
 /// The recipes, in the order they are best read.
@@ -54,6 +55,7 @@ pub fn all() -> Vec<Recipe> {
         r("recursion", recursion::ABOUT, Kind::Recursion),
         r("nowait", nowait::ABOUT, Kind::Nowait),
         r("heartbeat", heartbeat::ABOUT, Kind::Heartbeat),
+        r("scheduled", scheduled::ABOUT, Kind::Scheduled),
     ]
 }
 
@@ -86,6 +88,7 @@ impl Recipe {
             Kind::Recursion => recursion::demo(processes, deadline, &mut checks).await?,
             Kind::Nowait => nowait::demo(processes, deadline, &mut checks).await?,
             Kind::Heartbeat => heartbeat::demo(processes, deadline, &mut checks).await?,
+            Kind::Scheduled => scheduled::demo(processes, deadline, &mut checks).await?,
         }
         Ok(RecipeReport {
             recipe: self.name,

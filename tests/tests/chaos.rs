@@ -326,6 +326,31 @@ impl Transport for Recording {
     ) -> BoxFuture<'_, suslik_client::Result<suslik_broker::api::HeartbeatResponse>> {
         self.inner.heartbeat(task_id, req)
     }
+    fn create_schedule(
+        &self,
+        req: suslik_client::CreateSchedule,
+    ) -> BoxFuture<'_, suslik_client::Result<suslik_client::Schedule>> {
+        self.inner.create_schedule(req)
+    }
+    fn schedule(
+        &self,
+        name: String,
+    ) -> BoxFuture<'_, suslik_client::Result<suslik_client::Schedule>> {
+        self.inner.schedule(name)
+    }
+    fn run_schedule(
+        &self,
+        name: String,
+    ) -> BoxFuture<'_, suslik_client::Result<suslik_broker::model::wire::StartProcessResponse>>
+    {
+        self.inner.run_schedule(name)
+    }
+    fn delete_schedule(
+        &self,
+        name: String,
+    ) -> BoxFuture<'_, suslik_client::Result<suslik_client::Schedule>> {
+        self.inner.delete_schedule(name)
+    }
 }
 
 fn transport(cluster: &ChaosCluster, token: &str) -> HttpTransport {

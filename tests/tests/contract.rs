@@ -37,7 +37,8 @@ async fn every_recipe_passes_when_run_like_the_container_does() -> anyhow::Resul
                 "pcollection",
                 "recursion",
                 "nowait",
-                "heartbeat"
+                "heartbeat",
+                "scheduled"
             ]
         );
         anyhow::Ok(())

@@ -1,12 +1,12 @@
 //! The Taskurotta-parity recipes against a real broker over HTTP: `delayed`,
-//! `pcollection`, `recursion`, `nowait`, `heartbeat`. Each runs its demo batch through
+//! `pcollection`, `recursion`, `nowait`, `heartbeat`, `scheduled`. Each runs its demo batch through
 //! `Recipe::run` (the report must be ok and say what each process ended with), then a
 //! process started directly shows what the broker stored.
 
 use std::time::Duration;
 use suslik_broker::model::wire::{ProcessView, TaskStatus};
 use suslik_client::{Millis, ProcessState, StartOptions, TaskKind};
-use suslik_recipes::{delayed, heartbeat, nowait, pcollection, recursion, RecipeReport};
+use suslik_recipes::{delayed, heartbeat, nowait, pcollection, recursion, scheduled, RecipeReport};
 use suslik_tests::{recipe, Broker, PATIENCE};
 
 async fn run_recipe(broker: &Broker, name: &str) -> anyhow::Result<RecipeReport> {
@@ -217,6 +217,45 @@ async fn heartbeat_keeps_a_task_longer_than_its_lease_with_one_delivery() -> any
             .find(|t| t.actor_id.as_str() == heartbeat::CRUNCHER)
             .ok_or_else(|| anyhow::anyhow!("no crunch task"))?;
         assert_eq!(crunch.attempt, 1);
+        anyhow::Ok(())
+    }
+    .await;
+    runner.shutdown().await;
+    broker.stop().await?;
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_starts_processes_on_its_interval_and_on_demand() -> anyhow::Result<()> {
+    let broker = Broker::start().await?;
+    let runner = broker.run_recipes();
+    let result = async {
+        let report = run_recipe(&broker, "scheduled").await?;
+        assert_eq!(
+            report.lines,
+            ["every 200 ms → fired 3", "run now → ding: tick"]
+        );
+
+        let processes = broker.processes();
+        let req = scheduled::schedule_request("nightly-bell", "tock", 100)?;
+        let created = processes.create_schedule(req).await?;
+        assert_eq!(created.fired, 0);
+        let fired = scheduled::wait_for_firings(&processes, "nightly-bell", 2, PATIENCE).await?;
+        assert!(fired >= 2, "fired {fired}");
+        let id = processes.run_schedule("nightly-bell").await?;
+        let rung: String = processes.wait_for_result(id, PATIENCE).await?;
+        assert_eq!(rung, scheduled::expected("tock"));
+        let view = processes.state(id).await?;
+        assert_eq!(view.starter.as_str(), scheduled::DECIDER);
+        let deleted = processes.delete_schedule("nightly-bell").await?;
+        assert!(
+            deleted.fired > fired,
+            "the run on demand counts as a firing"
+        );
+        match processes.schedule("nightly-bell").await {
+            Err(e) => assert!(e.is_not_found(), "{e:?}"),
+            Ok(s) => anyhow::bail!("a deleted schedule is still there: {s:?}"),
+        }
         anyhow::Ok(())
     }
     .await;

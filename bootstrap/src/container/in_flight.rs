@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::history::HistoryPage;
 use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
+use suslik_broker::model::schedule::{CreateSchedule, Schedule};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
@@ -136,5 +137,21 @@ impl Transport for TrackingTransport {
         req: HeartbeatRequest,
     ) -> BoxFuture<'_, Result<HeartbeatResponse>> {
         self.inner.heartbeat(task_id, req)
+    }
+
+    fn create_schedule(&self, req: CreateSchedule) -> BoxFuture<'_, Result<Schedule>> {
+        self.inner.create_schedule(req)
+    }
+
+    fn schedule(&self, name: String) -> BoxFuture<'_, Result<Schedule>> {
+        self.inner.schedule(name)
+    }
+
+    fn run_schedule(&self, name: String) -> BoxFuture<'_, Result<StartProcessResponse>> {
+        self.inner.run_schedule(name)
+    }
+
+    fn delete_schedule(&self, name: String) -> BoxFuture<'_, Result<Schedule>> {
+        self.inner.delete_schedule(name)
     }
 }

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::history::HistoryPage;
 use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
+use suslik_broker::model::schedule::{CreateSchedule, Schedule};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     ErrorBody, PollRequest, PollResponse, ProcessView, ReleaseBatchRequest, ReleaseBatchResponse,
@@ -259,6 +260,20 @@ impl HttpTransport {
     }
 }
 
+/// A schedule name as one path segment. Names hold only letters, digits and `-_.:`
+/// (the broker refuses others), so only a stray character needs escaping.
+fn path_segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.:".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// Parses `http://host:port[/prefix]` or `host:port` into a base URL ending in `/`.
 fn parse_base(address: &str) -> Result<Url> {
     let with_scheme = if address.contains("://") {
@@ -416,6 +431,37 @@ impl Transport for HttpTransport {
         Box::pin(async move {
             let path = format!("api/v1/tasks/{task_id}/heartbeat");
             self.call(Method::POST, &path, Some(&req), self.timeout())
+                .await
+        })
+    }
+
+    fn create_schedule(&self, req: CreateSchedule) -> BoxFuture<'_, Result<Schedule>> {
+        Box::pin(async move {
+            self.call(Method::POST, "api/v1/schedules", Some(&req), self.timeout())
+                .await
+        })
+    }
+
+    fn schedule(&self, name: String) -> BoxFuture<'_, Result<Schedule>> {
+        Box::pin(async move {
+            let path = format!("api/v1/schedules/{}", path_segment(&name));
+            self.call::<(), _>(Method::GET, &path, None, self.timeout())
+                .await
+        })
+    }
+
+    fn run_schedule(&self, name: String) -> BoxFuture<'_, Result<StartProcessResponse>> {
+        Box::pin(async move {
+            let path = format!("api/v1/schedules/{}/run", path_segment(&name));
+            self.call::<(), _>(Method::POST, &path, None, self.timeout())
+                .await
+        })
+    }
+
+    fn delete_schedule(&self, name: String) -> BoxFuture<'_, Result<Schedule>> {
+        Box::pin(async move {
+            let path = format!("api/v1/schedules/{}", path_segment(&name));
+            self.call::<(), _>(Method::DELETE, &path, None, self.timeout())
                 .await
         })
     }

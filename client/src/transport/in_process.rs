@@ -11,6 +11,7 @@ use futures::future::BoxFuture;
 use suslik_broker::api::{ApiError, BrokerApi, HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::history::HistoryPage;
 use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
+use suslik_broker::model::schedule::{CreateSchedule, Schedule};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
@@ -98,5 +99,21 @@ impl Transport for InProcessTransport {
         req: HeartbeatRequest,
     ) -> BoxFuture<'_, Result<HeartbeatResponse>> {
         Box::pin(async move { self.api.heartbeat(task_id, req).map_err(map) })
+    }
+
+    fn create_schedule(&self, req: CreateSchedule) -> BoxFuture<'_, Result<Schedule>> {
+        Box::pin(async move { self.api.create_schedule(req).await.map_err(map) })
+    }
+
+    fn schedule(&self, name: String) -> BoxFuture<'_, Result<Schedule>> {
+        Box::pin(async move { self.api.get_schedule(&name).map_err(map) })
+    }
+
+    fn run_schedule(&self, name: String) -> BoxFuture<'_, Result<StartProcessResponse>> {
+        Box::pin(async move { self.api.run_schedule(&name).await.map_err(map) })
+    }
+
+    fn delete_schedule(&self, name: String) -> BoxFuture<'_, Result<Schedule>> {
+        Box::pin(async move { self.api.delete_schedule(&name).await.map_err(map) })
     }
 }

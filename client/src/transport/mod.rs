@@ -25,6 +25,7 @@ use std::sync::Arc;
 use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
 use suslik_broker::model::history::HistoryPage;
 use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
+use suslik_broker::model::schedule::{CreateSchedule, Schedule};
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
     PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
@@ -87,6 +88,18 @@ pub trait Transport: Send + Sync + 'static {
         task_id: TaskId,
         req: HeartbeatRequest,
     ) -> BoxFuture<'_, Result<HeartbeatResponse>>;
+
+    /// `POST /api/v1/schedules`: creates a named recurring process start.
+    fn create_schedule(&self, req: CreateSchedule) -> BoxFuture<'_, Result<Schedule>>;
+
+    /// `GET /api/v1/schedules/{name}`: one schedule.
+    fn schedule(&self, name: String) -> BoxFuture<'_, Result<Schedule>>;
+
+    /// `POST /api/v1/schedules/{name}/run`: starts the schedule's process now.
+    fn run_schedule(&self, name: String) -> BoxFuture<'_, Result<StartProcessResponse>>;
+
+    /// `DELETE /api/v1/schedules/{name}`: deletes a schedule; answers it as it was.
+    fn delete_schedule(&self, name: String) -> BoxFuture<'_, Result<Schedule>>;
 }
 
 impl<T: Transport + ?Sized> Transport for Arc<T> {
@@ -140,5 +153,18 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
         req: HeartbeatRequest,
     ) -> BoxFuture<'_, Result<HeartbeatResponse>> {
         (**self).heartbeat(task_id, req)
+    }
+
+    fn create_schedule(&self, req: CreateSchedule) -> BoxFuture<'_, Result<Schedule>> {
+        (**self).create_schedule(req)
+    }
+    fn schedule(&self, name: String) -> BoxFuture<'_, Result<Schedule>> {
+        (**self).schedule(name)
+    }
+    fn run_schedule(&self, name: String) -> BoxFuture<'_, Result<StartProcessResponse>> {
+        (**self).run_schedule(name)
+    }
+    fn delete_schedule(&self, name: String) -> BoxFuture<'_, Result<Schedule>> {
+        (**self).delete_schedule(name)
     }
 }
