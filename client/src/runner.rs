@@ -200,6 +200,11 @@ pub struct RunnerStats {
     pub released: u64,
     /// Releases that failed or were rejected.
     pub release_errors: u64,
+    /// Releases refused because another delivery of the same task won (the task was
+    /// handed out again after a lease expiry or a leader change, and that execution
+    /// released first: `stale_delivery`, or `already_released` with another outcome).
+    /// At-least-once delivery at work, not an error: the first release stands.
+    pub superseded: u64,
 }
 
 #[derive(Default)]
@@ -211,6 +216,7 @@ struct Counters {
     failed: AtomicU64,
     released: AtomicU64,
     release_errors: AtomicU64,
+    superseded: AtomicU64,
 }
 
 impl Counters {
@@ -224,8 +230,14 @@ impl Counters {
             failed: get(&self.failed),
             released: get(&self.released),
             release_errors: get(&self.release_errors),
+            superseded: get(&self.superseded),
         }
     }
+}
+
+/// Whether a refused release lost to another delivery of the same task (fencing).
+fn is_superseded(code: &str) -> bool {
+    matches!(code, "stale_delivery" | "already_released")
 }
 
 fn bump(c: &AtomicU64, n: usize) {
@@ -333,12 +345,24 @@ impl Poller {
             };
             match result {
                 Ok(per_item) => {
-                    let rejected: Vec<_> = per_item.into_iter().flatten().collect();
-                    for body in &rejected {
-                        tracing::warn!(code = %body.error, message = %body.message, "release rejected");
+                    let refused: Vec<_> = per_item.into_iter().flatten().collect();
+                    let mut rejected = 0;
+                    for body in &refused {
+                        if is_superseded(&body.error) {
+                            tracing::debug!(code = %body.error, message = %body.message, "release superseded by another delivery");
+                            bump(&stats.superseded, 1);
+                        } else {
+                            tracing::warn!(code = %body.error, message = %body.message, "release rejected");
+                            rejected += 1;
+                        }
                     }
-                    bump(&stats.release_errors, rejected.len());
-                    bump(&stats.released, n.saturating_sub(rejected.len()));
+                    bump(&stats.release_errors, rejected);
+                    bump(&stats.released, n.saturating_sub(refused.len()));
+                    return;
+                }
+                Err(e) if e.code().is_some_and(is_superseded) => {
+                    tracing::debug!(error = %e, "release superseded by another delivery");
+                    bump(&stats.superseded, n);
                     return;
                 }
                 Err(e) if e.is_retryable() && attempt < cfg.release_attempts => {

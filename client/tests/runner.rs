@@ -29,6 +29,8 @@ struct Script {
     queue: VecDeque<Delivery>,
     failing_polls: u32,
     failing_releases: u32,
+    /// Releases answered `409 already_released`: another delivery released first.
+    superseded_releases: u32,
     releases: Vec<Decision>,
     batches: usize,
     polls: usize,
@@ -134,6 +136,16 @@ impl Transport for Fake {
                 if s.failing_releases > 0 {
                     s.failing_releases -= 1;
                     return Err(unavailable());
+                }
+                if s.superseded_releases > 0 {
+                    s.superseded_releases -= 1;
+                    return Err(Error::rejected(
+                        409,
+                        ErrorBody {
+                            error: "already_released".into(),
+                            message: "released first by another delivery".into(),
+                        },
+                    ));
                 }
                 let r = receipt(&decision);
                 s.releases.push(decision);
@@ -330,6 +342,26 @@ async fn poll_and_release_failures_are_retried() {
     assert_eq!(fake.released()[0].task_id, id);
     assert_eq!(stats.poll_errors, 3);
     assert_eq!((stats.released, stats.release_errors), (1, 0));
+}
+
+#[tokio::test]
+async fn a_release_that_lost_to_another_delivery_is_superseded_not_an_error() {
+    let fake = Fake::default();
+    fake.with(|s| s.superseded_releases = 1);
+    fake.push("double", &["1"]);
+    let runner = ActorRunner::new(fake.clone())
+        .config(config())
+        .worker(worker())
+        .start();
+    until("the refused release", || runner.stats().superseded == 1).await;
+    let stats = runner.stats();
+    runner.shutdown().await;
+    assert_eq!(
+        (stats.released, stats.release_errors, stats.superseded),
+        (0, 0, 1),
+        "not retried (the first release stands), not counted as an error"
+    );
+    assert!(fake.released().is_empty());
 }
 
 #[tokio::test]
