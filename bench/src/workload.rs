@@ -46,6 +46,7 @@ pub fn start_request(n: i64) -> Result<(ProcessId, StartProcessRequest), String>
         task_id: Some(TaskId::random()),
         process_id: Some(process_id),
         idempotency_key: None,
+        unique_custom_id: false,
     };
     Ok((process_id, req))
 }

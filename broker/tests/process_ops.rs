@@ -493,3 +493,58 @@ async fn a_start_with_a_used_idempotency_key_returns_the_existing_process() {
     let (_, stats) = api.get_json("/api/v1/stats").await;
     assert_eq!(stats["processes"], 1);
 }
+
+#[tokio::test]
+async fn a_custom_id_marked_unique_returns_the_existing_process() {
+    let server = Server::start().await;
+    let api = server.api();
+    let unique = |n: i64| {
+        let mut req = start("d#1", "run", vec![value(json!(n))]);
+        req.custom_id = Some("invoice-7".into());
+        req.unique_custom_id = true;
+        req
+    };
+    let (status, first) = api.post_json("/api/v1/processes", &unique(1)).await;
+    assert_eq!(
+        (status, &first["existing"]),
+        (201, &json!(false)),
+        "{first}"
+    );
+    let (status, second) = api.post_json("/api/v1/processes", &unique(2)).await;
+    assert_eq!(
+        (status, &second["existing"]),
+        (200, &json!(true)),
+        "{second}"
+    );
+    assert_eq!(second["process_id"], first["process_id"]);
+
+    // The same custom id without the flag is just a label: a new process. And an
+    // idempotency key spelled like the custom id is a key of its own.
+    let mut plain = start("d#1", "run", vec![]);
+    plain.custom_id = Some("invoice-7".into());
+    let (status, _) = api.post_json("/api/v1/processes", &plain).await;
+    assert_eq!(status, 201);
+    let mut keyed = start("d#1", "run", vec![]);
+    keyed.idempotency_key = Some("invoice-7".into());
+    let (status, third) = api.post_json("/api/v1/processes", &keyed).await;
+    assert_eq!(
+        (status, &third["existing"]),
+        (201, &json!(false)),
+        "{third}"
+    );
+
+    // Bad input: the flag without a custom id, or with an idempotency key too; a key
+    // with a control character.
+    let mut no_id = start("d#1", "run", vec![]);
+    no_id.unique_custom_id = true;
+    let mut both = unique(3);
+    both.idempotency_key = Some("k".into());
+    let mut control = start("d#1", "run", vec![]);
+    control.idempotency_key = Some("a\u{1}b".into());
+    for bad in [no_id, both, control] {
+        let (status, body) = api.post_json("/api/v1/processes", &bad).await;
+        assert_eq!((status, code(&body)), (400, Some("invalid")), "{body}");
+    }
+    let (_, stats) = api.get_json("/api/v1/stats").await;
+    assert_eq!(stats["processes"], 3, "{stats}");
+}

@@ -26,6 +26,7 @@ use suslik_broker::model::{ErrorInfo, JsonValue, Millis, ProcessId, ProcessState
 pub struct StartOptions {
     custom_id: Option<String>,
     idempotency_key: Option<String>,
+    unique_custom_id: bool,
     process_id: Option<ProcessId>,
     task_id: Option<TaskId>,
     call: CallOptions,
@@ -48,6 +49,15 @@ impl StartOptions {
     /// starting another. At most 256 bytes.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// A business id that is also unique: a start with a custom id that a kept process
+    /// (started this way) already has returns that process instead of starting
+    /// another. Replaces [`StartOptions::custom_id`]; excludes an idempotency key.
+    pub fn unique_custom_id(mut self, id: impl Into<String>) -> Self {
+        self.custom_id = Some(id.into());
+        self.unique_custom_id = true;
         self
     }
 
@@ -117,6 +127,7 @@ impl ProcessClient {
             task_id: Some(options.task_id.unwrap_or_else(TaskId::random)),
             process_id: Some(options.process_id.unwrap_or_else(ProcessId::random)),
             idempotency_key: options.idempotency_key,
+            unique_custom_id: options.unique_custom_id,
         };
         Ok(self.start_request(req).await?.process_id)
     }

@@ -62,6 +62,7 @@ impl BrokerApi {
         &self,
         req: StartProcessRequest,
     ) -> Result<StartProcessResponse, ApiError> {
+        let idempotency_key = unique_key(&req)?;
         let start = TaskSpec {
             task_id: req.task_id.unwrap_or_else(TaskId::random),
             actor_id: req.actor_id,
@@ -83,12 +84,17 @@ impl BrokerApi {
                     self.limits.max_name_bytes
                 )));
             }
+            if k.chars().any(char::is_control) {
+                return Err(ApiError::invalid(
+                    "idempotency_key must not contain control characters",
+                ));
+            }
         }
         let cmd = Command::StartProcess {
             now: Millis::now(),
             process_id: req.process_id.unwrap_or_else(ProcessId::random),
             custom_id: req.custom_id,
-            idempotency_key: req.idempotency_key,
+            idempotency_key,
             start,
         };
         match self.commit(cmd).await? {
@@ -318,6 +324,26 @@ pub struct RaftStatus {
     pub last_log_index: Option<u64>,
     pub last_applied: Option<u64>,
     pub state: String,
+}
+
+/// The key that makes a start idempotent: the caller's `idempotency_key`, or with
+/// `unique_custom_id` the custom id in a namespace of its own (a control character
+/// no caller's key may contain keeps the two from colliding).
+fn unique_key(req: &StartProcessRequest) -> Result<Option<String>, ApiError> {
+    if !req.unique_custom_id {
+        return Ok(req.idempotency_key.clone());
+    }
+    if req.idempotency_key.is_some() {
+        return Err(ApiError::invalid(
+            "give either idempotency_key or unique_custom_id, not both",
+        ));
+    }
+    match &req.custom_id {
+        Some(c) if !c.is_empty() => Ok(Some(format!("\u{1}custom_id\u{1}{c}"))),
+        _ => Err(ApiError::invalid(
+            "unique_custom_id needs a non-empty custom_id",
+        )),
+    }
 }
 
 pub(crate) fn unexpected(r: Reply) -> ApiError {

@@ -32,6 +32,11 @@ pub struct StartProcessRequest {
     /// kept (until it is deleted).
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// Treats `custom_id` as unique: a start with a custom id that a kept process
+    /// already has (started with this flag too) returns that process (`existing:
+    /// true`), like an idempotency key. Needs `custom_id`; excludes `idempotency_key`.
+    #[serde(default)]
+    pub unique_custom_id: bool,
 }
 
 /// Answer to a start.

@@ -548,6 +548,7 @@ pub fn start(actor: &str, method: &str, args: Vec<Arg>) -> StartProcessRequest {
         task_id: None,
         process_id: None,
         idempotency_key: None,
+        unique_custom_id: false,
     }
 }
 
