@@ -118,6 +118,9 @@ impl NodeProc {
             .arg(self.data.path().join("data"))
             .args(["--peers", &self.peers])
             .args(["--snapshot-every", "200"])
+            // A task handed out through a node that dies before relaying the answer is
+            // delivered again when its lease expires: keep that short.
+            .args(["--lease-ms", "5000"])
             .env("SUSLIK_ACTOR_TOKEN", ACTOR_TOKEN)
             .env("SUSLIK_OPERATOR_TOKEN", OPERATOR_TOKEN)
             .env("SUSLIK_PEER_SECRET", PEER_SECRET)

@@ -17,6 +17,10 @@ use super::ApiError;
 /// Marks a request that one node already forwarded.
 pub const FORWARDED_HEADER: &str = "x-suslik-forwarded-by";
 
+/// Asks a node to answer from its own replica, leader or not (for inspecting a
+/// follower's state in tests and by operators; never sent by nodes or the SDK).
+pub const LOCAL_READ_HEADER: &str = "x-suslik-local-read";
+
 /// What the forwarding layer needs.
 #[derive(Clone)]
 pub struct Forwarder {
@@ -73,9 +77,25 @@ enum Route {
 /// from its own replica: it may lack writes the old leader already acknowledged (a
 /// read would call an acknowledged process unknown); writes and polls would be
 /// refused there anyway.
+///
+/// A forwarded request is served only where this node still leads: the sender's idea
+/// of the leader may be stale, and the node at that address may since have been
+/// deposed or restarted as a lagging follower, whose replica could call an
+/// acknowledged process unknown (the chaos test caught a 404 this way).
 pub async fn forward_to_leader(State(fwd): State<Forwarder>, req: Request, next: Next) -> Response {
-    if req.headers().contains_key(FORWARDED_HEADER) {
+    if req.headers().contains_key(LOCAL_READ_HEADER) {
         return next.run(req).await;
+    }
+    if req.headers().contains_key(FORWARDED_HEADER) {
+        return match fwd.route() {
+            Route::Here => next.run(req).await,
+            _ => ApiError::new(
+                503,
+                "no_leader",
+                "this request was forwarded to a node that no longer leads; retry shortly",
+            )
+            .into_response(),
+        };
     }
     match fwd.route() {
         Route::Here => next.run(req).await,

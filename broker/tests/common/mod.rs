@@ -363,13 +363,13 @@ impl Api {
         ))
     }
 
-    /// GETs `path` from this node's own state: the request carries the marker of an
-    /// already forwarded call, so a follower answers it itself instead of asking the
-    /// leader. Only for tests that inspect a follower's replica.
+    /// GETs `path` from this node's own state: the request carries the local-read
+    /// header, so a follower answers it itself instead of asking the leader. Only for
+    /// tests that inspect a follower's replica.
     pub async fn get_json_local(&self, path: &str) -> (u16, Value) {
         let r = self
             .request(reqwest::Method::GET, path)
-            .header(suslik_broker::api::forward::FORWARDED_HEADER, "test")
+            .header(suslik_broker::api::forward::LOCAL_READ_HEADER, "1")
             .send()
             .await
             .expect("request");
