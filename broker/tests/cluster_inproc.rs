@@ -153,3 +153,39 @@ async fn followers_forward_to_the_leader_and_the_cluster_survives_losing_it() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// A node whose Raft core stopped (as it does for good on a storage error such as a
+/// full disk) says so on `/health` and `/ready`, so that a supervisor restarts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_raft_core_fails_health_and_readiness() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = NodeConfig::single(dir.path().to_path_buf());
+    cfg.listen = free_addr();
+    let node = Node::start(cfg).await.expect("node starts");
+    let base = format!("http://{}", node.local_addr());
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status(), 200);
+
+    node.raft().shutdown().await.expect("raft stops");
+    let health = client
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status(), 503);
+    let body: serde_json::Value = health.json().await.expect("json");
+    assert_eq!(body["status"], "raft_stopped", "{body}");
+    let ready = client
+        .get(format!("{base}/ready"))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(body["failed"], "raft_stopped", "{body}");
+}

@@ -208,9 +208,21 @@ async fn stats(State(api): State<BrokerApi>) -> Response {
     Json(api.counts()).into_response()
 }
 
-async fn health() -> Response {
+/// Liveness: `200` while the node's Raft core runs. A core that stopped (it does so for
+/// good on a storage error such as a full disk) answers `503 raft_stopped`, so that a
+/// supervisor restarts the node, which then recovers from its log.
+async fn health(State(api): State<BrokerApi>) -> Response {
+    if api.raft_status().state == RAFT_STOPPED {
+        let body = json!({ "status": "raft_stopped", "message": RAFT_STOPPED_MESSAGE });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
     Json(json!({ "status": "ok" })).into_response()
 }
+
+/// How [`BrokerApi::raft_status`] spells a stopped Raft core.
+const RAFT_STOPPED: &str = "Shutdown";
+const RAFT_STOPPED_MESSAGE: &str =
+    "the Raft core stopped (a storage error, e.g. a full disk); restart the node";
 
 /// Ready means: a leader is known (this node, serving its own term, or another one),
 /// and this node's applied index has caught up with the commit index it knows (within
@@ -220,7 +232,9 @@ async fn ready(State(api): State<BrokerApi>) -> Response {
     let raft = api.raft_status();
     let gauges = api.raft_gauges().await;
     let apply_lag = gauges.committed.saturating_sub(gauges.applied);
-    let failed = if raft.leader.is_none() {
+    let failed = if raft.state == RAFT_STOPPED {
+        Some("raft_stopped")
+    } else if raft.leader.is_none() {
         Some("no_leader")
     } else if raft.leader == Some(raft.node_id) && !api.is_serving_leader() {
         Some("leader_applying_earlier_terms")
