@@ -16,6 +16,7 @@
 //! | [`delayed`] | a process with a start time, a decider step scheduled for a set time |
 //! | [`pcollection`] | a nested collection of promises, some failing, passed to a decider step |
 //! | [`recursion`] | a decider calling itself asynchronously until done |
+//! | [`wait`] | a task waiting for promises it does not take as arguments (`@Wait`) |
 //! | [`nowait`] | an argument the task does not wait for; the process finishes after it |
 //! | [`heartbeat`] | a long worker task kept with heartbeats, never handed out twice |
 //! | [`scheduled`] | a schedule starting processes on an interval and on demand |
@@ -74,6 +75,7 @@ pub mod signal;
 pub mod subprocess;
 #[cfg(test)]
 mod test_support;
+pub mod wait;
 
 pub use recipe::{all, Recipe, RecipeReport};
 
@@ -97,6 +99,7 @@ pub fn workers() -> Vec<Arc<dyn Worker>> {
     all.extend(nowait::workers());
     all.extend(heartbeat::workers());
     all.extend(scheduled::workers());
+    all.extend(wait::workers());
     all
 }
 
@@ -116,6 +119,7 @@ pub fn deciders() -> Vec<Arc<dyn Decider>> {
     all.extend(nowait::deciders());
     all.extend(heartbeat::deciders());
     all.extend(scheduled::deciders());
+    all.extend(wait::deciders());
     all
 }
 
@@ -172,7 +176,8 @@ mod tests {
                 "recursion",
                 "nowait",
                 "heartbeat",
-                "scheduled"
+                "scheduled",
+                "wait"
             ]
         );
     }

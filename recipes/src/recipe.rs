@@ -6,7 +6,7 @@
 use crate::check::{Checks, Deadline};
 use crate::{
     delayed, fanout, heartbeat, hello, nowait, order, pcollection, priority, recursion, retry,
-    scheduled, signal, subprocess,
+    scheduled, signal, subprocess, wait,
 };
 use std::fmt;
 use std::time::Duration;
@@ -37,6 +37,7 @@ enum Kind {
     Nowait,
     Heartbeat,
     Scheduled,
+    Wait,
 }
 
 /// The recipes, in the order they are best read.
@@ -56,6 +57,7 @@ pub fn all() -> Vec<Recipe> {
         r("nowait", nowait::ABOUT, Kind::Nowait),
         r("heartbeat", heartbeat::ABOUT, Kind::Heartbeat),
         r("scheduled", scheduled::ABOUT, Kind::Scheduled),
+        r("wait", wait::ABOUT, Kind::Wait),
     ]
 }
 
@@ -89,6 +91,7 @@ impl Recipe {
             Kind::Nowait => nowait::demo(processes, deadline, &mut checks).await?,
             Kind::Heartbeat => heartbeat::demo(processes, deadline, &mut checks).await?,
             Kind::Scheduled => scheduled::demo(processes, deadline, &mut checks).await?,
+            Kind::Wait => wait::demo(processes, deadline, &mut checks).await?,
         }
         Ok(RecipeReport {
             recipe: self.name,

@@ -38,7 +38,8 @@ async fn every_recipe_passes_when_run_like_the_container_does() -> anyhow::Resul
                 "recursion",
                 "nowait",
                 "heartbeat",
-                "scheduled"
+                "scheduled",
+                "wait"
             ]
         );
         anyhow::Ok(())

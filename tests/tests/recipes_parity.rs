@@ -1,12 +1,14 @@
 //! The Taskurotta-parity recipes against a real broker over HTTP: `delayed`,
-//! `pcollection`, `recursion`, `nowait`, `heartbeat`, `scheduled`. Each runs its demo batch through
+//! `pcollection`, `recursion`, `nowait`, `heartbeat`, `scheduled`, `wait`. Each runs its demo batch through
 //! `Recipe::run` (the report must be ok and say what each process ended with), then a
 //! process started directly shows what the broker stored.
 
 use std::time::Duration;
 use suslik_broker::model::wire::{ProcessView, TaskStatus};
 use suslik_client::{Millis, ProcessState, StartOptions, TaskKind};
-use suslik_recipes::{delayed, heartbeat, nowait, pcollection, recursion, scheduled, RecipeReport};
+use suslik_recipes::{
+    delayed, heartbeat, nowait, pcollection, recursion, scheduled, wait, RecipeReport,
+};
 use suslik_tests::{recipe, Broker, PATIENCE};
 
 async fn run_recipe(broker: &Broker, name: &str) -> anyhow::Result<RecipeReport> {
@@ -256,6 +258,60 @@ async fn scheduled_starts_processes_on_its_interval_and_on_demand() -> anyhow::R
             Err(e) => assert!(e.is_not_found(), "{e:?}"),
             Ok(s) => anyhow::bail!("a deleted schedule is still there: {s:?}"),
         }
+        anyhow::Ok(())
+    }
+    .await;
+    runner.shutdown().await;
+    broker.stop().await?;
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_ships_only_after_the_steps_it_waits_for_without_their_results() -> anyhow::Result<()>
+{
+    let broker = Broker::start().await?;
+    let runner = broker.run_recipes();
+    let result = async {
+        let report = run_recipe(&broker, "wait").await?;
+        assert_eq!(
+            report.lines,
+            [
+                "order-81 → order-81 shipped after paid and reserved",
+                "order-82 → order-82 shipped after paid and reserved",
+            ]
+        );
+
+        let processes = broker.processes();
+        let id = processes
+            .start(
+                wait::DECIDER,
+                wait::START,
+                ("order-9",),
+                StartOptions::new(),
+            )
+            .await?;
+        let shipment: wait::Shipment = processes.wait_for_result(id, PATIENCE).await?;
+        assert_eq!(shipment, wait::expected("order-9"));
+        let view = processes.wait_for_end(id, PATIENCE).await?;
+        let id_of = |actor: &str| {
+            view.tasks
+                .iter()
+                .find(|t| t.actor_id.as_str() == actor)
+                .map(|t| t.task_id)
+                .ok_or_else(|| anyhow::anyhow!("no {actor} task"))
+        };
+        let (stock, payments) = (id_of(wait::STOCK)?, id_of(wait::PAYMENTS)?);
+        let ship = view
+            .tasks
+            .iter()
+            .find(|t| t.actor_id.as_str() == wait::COURIER)
+            .ok_or_else(|| anyhow::anyhow!("no courier task"))?;
+        assert_eq!(ship.args.len(), 1, "only the order is an argument");
+        let mut waited = ship.depends_on.clone();
+        waited.sort();
+        let mut steps = vec![stock, payments];
+        steps.sort();
+        assert_eq!(waited, steps, "the shipment waited for both steps");
         anyhow::Ok(())
     }
     .await;
