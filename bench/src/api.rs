@@ -335,6 +335,11 @@ impl Api {
         Ok(self.get(&format!("/api/v1/processes/{id}")).await?.value)
     }
 
+    /// `GET /api/v1/stats`: the sizes of the state (processes, tasks, timers, …).
+    pub async fn stats(&self) -> anyhow::Result<serde_json::Value> {
+        Ok(self.get("/api/v1/stats").await?.value)
+    }
+
     /// The Raft log's last index from `GET /ready` (`None` if the answer lacks it).
     pub async fn last_log_index(&self) -> anyhow::Result<Option<u64>> {
         let v: serde_json::Value = self.get("/ready").await?.value;
@@ -346,19 +351,23 @@ impl Api {
         Ok(self.get("/cluster/status").await?.value)
     }
 
+    /// Whether `GET /ready` of the current node answers 200 right now.
+    pub async fn is_ready(&self) -> bool {
+        let base = &self.nodes[self.current()];
+        self.http
+            .get(format!("{base}/ready"))
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false)
+    }
+
     /// Waits until `GET /ready` says a leader is known.
     pub async fn wait_ready(&self, within: Duration) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + within;
         let base = &self.nodes[self.current()];
         loop {
-            let ok = self
-                .http
-                .get(format!("{base}/ready"))
-                .send()
-                .await
-                .map(|r| r.status().is_success())
-                .unwrap_or(false);
-            if ok {
+            if self.is_ready().await {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {

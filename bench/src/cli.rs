@@ -24,6 +24,10 @@ pub enum Command {
     /// SIGKILLed `--rounds` times, and the time to the first successful poll on the new
     /// leader is measured; every acknowledged process is verified at the end.
     Failover(FailoverArgs),
+    /// Scale: start `--tasks` processes whose start tasks stay queued (nobody polls),
+    /// measure memory per queued task and disk use, SIGKILL the broker and measure how
+    /// long it takes to recover that state; `--drain` then polls and releases them all.
+    Scale(ScaleArgs),
     /// Internal: run a broker node in this process and print its address (used by
     /// `fanout` and `failover` to start servers as separate, measurable processes).
     #[command(name = "__serve", hide = true)]
@@ -131,6 +135,43 @@ pub struct FailoverArgs {
     /// A round fails if no poll succeeds on a new leader within this many seconds.
     #[arg(long, default_value_t = 30)]
     pub give_up_secs: u64,
+}
+
+/// Settings of a scale run.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ScaleArgs {
+    /// Processes to start; each leaves its start task queued.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub tasks: u64,
+    /// Queues (one decider actor each) the start tasks are spread over, round-robin.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub queues: u64,
+    /// Start requests in flight at once (the broker group-commits them).
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// Seconds between progress lines on stderr while starting and draining.
+    #[arg(long, default_value_t = 5)]
+    pub progress_secs: u64,
+    /// Seconds to wait after the last start (and after the restart) before measuring
+    /// memory, so that a snapshot being built is finished.
+    #[arg(long, default_value_t = 5)]
+    pub settle_secs: u64,
+    /// After the restart, poll and release every queued task and report the throughput.
+    #[arg(long)]
+    pub drain: bool,
+    /// Tasks per poll, and decisions per batch release, while draining.
+    #[arg(long, default_value_t = 500)]
+    pub drain_batch: u32,
+    /// Pollers per queue while draining.
+    #[arg(long, default_value_t = 1)]
+    pub drain_pollers: usize,
+    /// Give up if the restarted broker does not serve within this many seconds.
+    #[arg(long, default_value_t = 900)]
+    pub restart_timeout_secs: u64,
+    /// Parent directory for the server's temporary data directory (default: the system
+    /// temp dir). It is removed at the end.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Settings of the hidden `__serve` subcommand.

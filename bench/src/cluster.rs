@@ -146,9 +146,14 @@ impl Cluster {
 
     /// Starts the node at `idx` (again) on its address and data directory.
     pub fn restart(&mut self, idx: usize) -> anyhow::Result<()> {
+        self.restart_within(idx, crate::server::START_TIMEOUT)
+    }
+
+    /// [`Cluster::restart`], allowing the node `timeout` to replay its state and serve.
+    pub fn restart_within(&mut self, idx: usize, timeout: Duration) -> anyhow::Result<()> {
         self.kill(idx);
         let node = &mut self.nodes[idx];
-        let process = ServerProcess::spawn_node(&node.spec)
+        let process = ServerProcess::spawn_node_within(&node.spec, timeout)
             .with_context(|| format!("starting node {}", node.spec.node_id))?;
         if node.spec.listen.port() == 0 {
             // A single node picked its own port: keep it for a restart.

@@ -6,7 +6,8 @@
 //! process (this same binary, hidden subcommand `__serve`) so that its memory and CPU are
 //! measured apart from the load generator's; `--nodes 3` starts a Raft cluster of such
 //! processes instead. `suslik-bench failover` kills the leader of a cluster under load
-//! and measures how long until polls succeed again.
+//! and measures how long until polls succeed again. `suslik-bench scale` fills one node
+//! with a million queued tasks, then SIGKILLs it and measures its recovery.
 //!
 //! Modules, one concept each:
 //! - [`cli`]: the command line.
@@ -17,6 +18,8 @@
 //! - [`load`]: the closed-loop driver (starters and pollers) and its counters.
 //! - [`fanout`]: benchmark runs: servers, load, idle, verification, report, comparison.
 //! - [`failover`]: leader kills under load, recovery times, full verification.
+//! - [`scale`]: a large queued backlog: memory per task, disk, restart time, drain;
+//!   [`scale_report`] is its table and JSON summary.
 //! - [`stats`], [`procfs`], [`disk`]: percentiles, `/proc` parsing, disk usage.
 //! - [`report`]: the table and the JSON summary.
 
@@ -29,6 +32,8 @@ mod fanout;
 mod load;
 mod procfs;
 mod report;
+mod scale;
+mod scale_report;
 mod server;
 mod stats;
 mod workload;
@@ -41,6 +46,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Fanout(args) => fanout::run(args),
         cli::Command::Failover(args) => failover::run(args),
+        cli::Command::Scale(args) => scale::run(args),
         cli::Command::Serve(args) => server::serve_child(args),
     };
     match result {

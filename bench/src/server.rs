@@ -20,7 +20,7 @@ use suslik_broker::{Node, NodeConfig};
 /// Marker line the child prints once it serves.
 const READY_PREFIX: &str = "LISTENING ";
 /// How long the child may take to elect itself and start serving.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the child's graceful shutdown may take before it gives up.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -110,8 +110,10 @@ pub fn parse_peers(items: &[String], node_id: u64) -> Result<BTreeMap<u64, Strin
 }
 
 impl ServerProcess {
-    /// Starts `suslik-bench __serve` as described by `spec`.
-    pub fn spawn_node(spec: &NodeSpec) -> anyhow::Result<ServerProcess> {
+    /// Starts `suslik-bench __serve` as described by `spec` and waits up to `timeout`
+    /// for it to serve ([`START_TIMEOUT`] is enough unless it restarts on a large state,
+    /// which it replays from a snapshot and a log tail first).
+    pub fn spawn_node_within(spec: &NodeSpec, timeout: Duration) -> anyhow::Result<ServerProcess> {
         let exe = std::env::current_exe().context("locating the benchmark binary")?;
         let stderr = match &spec.log {
             Some(path) => Stdio::from(
@@ -139,7 +141,7 @@ impl ServerProcess {
         let Some(stdout) = stdout else {
             bail!("the broker child has no stdout pipe");
         };
-        server.addr = wait_for_address(stdout)?;
+        server.addr = wait_for_address(stdout, timeout)?;
         Ok(server)
     }
 
@@ -181,7 +183,10 @@ impl Drop for ServerProcess {
 }
 
 /// Reads the child's stdout on a helper thread until the `LISTENING` line, with a timeout.
-fn wait_for_address(stdout: std::process::ChildStdout) -> anyhow::Result<SocketAddr> {
+fn wait_for_address(
+    stdout: std::process::ChildStdout,
+    timeout: Duration,
+) -> anyhow::Result<SocketAddr> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
@@ -199,12 +204,12 @@ fn wait_for_address(stdout: std::process::ChildStdout) -> anyhow::Result<SocketA
         // Keep draining so the child never blocks on a full pipe.
         for _ in lines {}
     });
-    match rx.recv_timeout(START_TIMEOUT) {
+    match rx.recv_timeout(timeout) {
         Ok(Some(addr)) => addr
             .parse()
             .with_context(|| format!("the broker child printed a bad address {addr:?}")),
         Ok(None) => bail!("the broker child exited before it served (see its stderr above)"),
-        Err(_) => bail!("the broker child did not serve within {START_TIMEOUT:?}"),
+        Err(_) => bail!("the broker child did not serve within {timeout:?}"),
     }
 }
 

@@ -1,5 +1,6 @@
 //! End to end: the benchmark binary starts its broker children, runs small loads with
-//! zero errors, prints its JSON summaries and leaves no data directory behind.
+//! zero errors, prints its JSON summaries and leaves no data directory behind; a small
+//! scale run recovers its backlog after a SIGKILL and drains it.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -143,5 +144,61 @@ fn one_failover_round_recovers_and_every_process_checks() {
     assert!(acked > 0);
     assert_eq!(v["verification"]["ok"].as_u64(), Some(acked));
     assert!(stdout.contains("kill → first successful poll"));
+    assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn small_scale_run_recovers_its_backlog_and_drains_it() {
+    let parent = tempfile::tempdir().unwrap();
+    let (_, stdout) = bench(
+        &[
+            "scale",
+            "--tasks",
+            "2000",
+            "--queues",
+            "4",
+            "--concurrency",
+            "64",
+            "--settle-secs",
+            "0",
+            "--progress-secs",
+            "1",
+            "--drain",
+            "--drain-batch",
+            "200",
+        ],
+        parent.path(),
+    );
+    let v = &json_lines(&stdout)[0];
+    assert_eq!(v["bench"], "scale");
+    assert_eq!(v["started"], 2000);
+    assert_eq!(v["start_errors"], 0);
+    assert_eq!(v["stats"]["processes"], 2000);
+    assert_eq!(v["stats"]["tasks"], 2000);
+    assert_eq!(v["stats"]["leased"], 0);
+    // Group commit: fewer log entries than starts.
+    let entries = v["log_entries"].as_u64().unwrap();
+    assert!(entries > 0 && entries <= 2000, "{entries} log entries");
+    assert!(v["rss_after_mib"].as_f64().unwrap() > v["rss_before_mib"].as_f64().unwrap());
+    assert!(v["bytes_per_task"].as_f64().unwrap() > 0.0);
+    assert!(v["data_mib"].as_f64().unwrap() > 0.0);
+    // The recovered broker holds the same backlog and serves it.
+    let r = &v["restart"];
+    assert_eq!(r["stats"]["processes"], 2000);
+    assert_eq!(r["stats"]["tasks"], 2000);
+    let (listening, ready, first) = (
+        r["listening_s"].as_f64().unwrap(),
+        r["ready_s"].as_f64().unwrap(),
+        r["first_task_s"].as_f64().unwrap(),
+    );
+    assert!(0.0 < listening && listening <= ready && ready <= first);
+    assert!(r["rss_mib"].as_f64().unwrap() > 0.0);
+    let d = &v["drain"];
+    assert_eq!(d["tasks"], 2000);
+    assert_eq!(d["finished"], 2000);
+    assert_eq!(d["rejected"], 0);
+    assert_eq!(d["stats"]["leased"], 0);
+    assert!(d["tasks_per_s"].as_f64().unwrap() > 0.0);
+    assert!(stdout.contains("restart: spawn → first task (s)"));
     assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0);
 }
