@@ -113,6 +113,9 @@ struct ServeArgs {
     /// [default: 60000]
     #[arg(long)]
     lease_ms: Option<u64>,
+    /// Furthest ahead one heartbeat may extend a task's lease, in ms [default: 600000]
+    #[arg(long)]
+    max_heartbeat_extend_ms: Option<u64>,
     /// Largest accepted request body in bytes [default: 8388608]
     #[arg(long)]
     max_body_bytes: Option<usize>,
@@ -207,6 +210,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     lease_ms: Option<u64>,
+    max_heartbeat_extend_ms: Option<u64>,
     max_body_bytes: Option<usize>,
     snapshot_every: Option<u64>,
     peers: Option<Vec<String>>,
@@ -404,6 +408,7 @@ struct Settings {
     listen: SocketAddr,
     data_dir: PathBuf,
     lease_ms: u64,
+    max_heartbeat_extend_ms: u64,
     max_body_bytes: usize,
     snapshot_every: u64,
     peers: Vec<String>,
@@ -460,6 +465,10 @@ impl Settings {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("./data")),
             lease_ms: args.lease_ms.or(file.lease_ms).unwrap_or(limits.lease_ms),
+            max_heartbeat_extend_ms: args
+                .max_heartbeat_extend_ms
+                .or(file.max_heartbeat_extend_ms)
+                .unwrap_or(limits.max_heartbeat_extend_ms),
             max_body_bytes: args
                 .max_body_bytes
                 .or(file.max_body_bytes)
@@ -529,6 +538,7 @@ impl Settings {
         s.notify_config()?;
         for (name, value) in [
             ("lease_ms", s.lease_ms),
+            ("max_heartbeat_extend_ms", s.max_heartbeat_extend_ms),
             ("max_body_bytes", s.max_body_bytes as u64),
             ("snapshot_every", s.snapshot_every),
             ("gc_batch", u64::from(s.gc_batch)),
@@ -718,6 +728,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         data_dir: settings.data_dir,
         limits: Limits {
             lease_ms: settings.lease_ms,
+            max_heartbeat_extend_ms: settings.max_heartbeat_extend_ms,
             max_body_bytes: settings.max_body_bytes,
             ..Limits::default()
         },
