@@ -23,7 +23,7 @@ impl State {
         filter: &'a BrokenFilter,
     ) -> impl Iterator<Item = &'a ProcessRecord> + 'a {
         self.broken.iter().rev().filter_map(move |(_, pid)| {
-            let p = self.processes.get(pid)?;
+            let p: &ProcessRecord = self.processes.get(pid)?;
             let b = p.broken.as_ref()?;
             filter
                 .matches(&b.error.error_type, &b.actor_id, &p.starter)
@@ -115,7 +115,7 @@ impl State {
     fn failed_tasks<'a>(&'a self, p: &'a ProcessRecord) -> impl Iterator<Item = &'a TaskRecord> {
         p.tasks
             .iter()
-            .filter_map(|id| self.tasks.get(id))
+            .filter_map(|id| self.tasks.get(id).map(|t| &**t))
             .filter(|t| {
                 matches!(t.status, TaskStatus::Released { .. })
                     && match &t.promise {

@@ -154,8 +154,12 @@ impl State {
     /// Processes matching `q`, newest first. Scans the processes once; sorts only the
     /// `offset + limit` newest matches.
     pub fn list_processes(&self, q: &ProcessQuery) -> Page<ProcessSummary> {
-        let mut hits: Vec<&ProcessRecord> =
-            self.processes.values().filter(|p| q.matches(p)).collect();
+        let mut hits: Vec<&ProcessRecord> = self
+            .processes
+            .values()
+            .map(|p| &**p)
+            .filter(|p| q.matches(p))
+            .collect();
         let total = hits.len();
         let wanted = q.offset.saturating_add(q.limit);
         if wanted < hits.len() {
@@ -240,7 +244,7 @@ impl State {
             .tasks
             .iter()
             .take(max_nodes)
-            .filter_map(|t| self.tasks.get(t))
+            .filter_map(|t| self.tasks.get(t).map(|t| &**t))
             .collect();
         let listed: HashSet<TaskId> = tasks.iter().map(|t| t.spec.task_id).collect();
         let mut edges = Vec::new();

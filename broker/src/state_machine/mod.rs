@@ -87,8 +87,8 @@ pub struct ReleaseEffect {
 /// The whole replicated state.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
-    processes: HashMap<ProcessId, ProcessRecord>,
-    tasks: HashMap<TaskId, TaskRecord>,
+    processes: HashMap<ProcessId, Box<ProcessRecord>>,
+    tasks: HashMap<TaskId, Box<TaskRecord>>,
     graph: PromiseGraph,
     timers: Timers,
     /// Blocked actors: `(actor, None)` blocks every task list of the actor.

@@ -245,7 +245,12 @@ impl State {
         for spec in &d.tasks {
             self.tasks.insert(
                 spec.task_id,
-                TaskRecord::new(spec.clone(), process_id, Some(d.task_id), now),
+                Box::new(TaskRecord::new(
+                    spec.clone(),
+                    process_id,
+                    Some(d.task_id),
+                    now,
+                )),
             );
             if let Some(p) = self.processes.get_mut(&process_id) {
                 p.tasks.push(spec.task_id);

@@ -18,7 +18,7 @@ pub const TIMEOUT_ERROR: &str = "suslik.Timeout";
 impl State {
     /// Registers a new external promise of a decision: arms its timeout, enqueues nothing.
     pub(super) fn register_external(&mut self, id: TaskId) {
-        if let Some(at) = self.tasks.get(&id).and_then(promise_deadline) {
+        if let Some(at) = self.tasks.get(&id).and_then(|t| promise_deadline(t)) {
             self.timers.arm(id, at);
             self.effects.timer_armed = true;
         }

@@ -75,7 +75,7 @@ impl State {
         let task_id = spec.task_id;
         self.processes.insert(
             process_id,
-            ProcessRecord {
+            Box::new(ProcessRecord {
                 process_id,
                 custom_id,
                 starter: spec.actor_id.clone(),
@@ -89,14 +89,16 @@ impl State {
                 unfinished: 1,
                 idempotency_key: idempotency_key.map(str::to_string),
                 last_change: now,
-            },
+            }),
         );
         if let Some(k) = idempotency_key {
             self.idempotency.insert(k.to_string(), process_id);
         }
         self.changed.insert((now, process_id));
-        self.tasks
-            .insert(task_id, TaskRecord::new(spec, process_id, None, now));
+        self.tasks.insert(
+            task_id,
+            Box::new(TaskRecord::new(spec, process_id, None, now)),
+        );
         self.record(
             process_id,
             super::Event::new(EventKind::Started, now).task(task_id),
