@@ -194,8 +194,9 @@ async fn nowait_acknowledges_before_archiving_and_finishes_after() -> anyhow::Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeat_keeps_a_task_longer_than_its_lease_with_one_delivery() -> anyhow::Result<()> {
-    // A short lease: the job below runs for several of them.
-    let broker = Broker::start_with(|cfg| cfg.limits.lease_ms = 300).await?;
+    // A short lease: the job below runs for more than two of them, heartbeating ten
+    // times per lease (a margin a loaded CI machine cannot eat).
+    let broker = Broker::start_with(|cfg| cfg.limits.lease_ms = 1_000).await?;
     let runner = broker.run_recipes();
     let result = async {
         let report = run_recipe(&broker, "heartbeat").await?;
@@ -206,7 +207,7 @@ async fn heartbeat_keeps_a_task_longer_than_its_lease_with_one_delivery() -> any
 
         let processes = broker.processes();
         let job = heartbeat::Job {
-            chunks: 10,
+            chunks: 25,
             chunk_ms: 100,
         };
         let id = heartbeat::start_job(&processes, &job).await?;

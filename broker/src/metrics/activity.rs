@@ -120,6 +120,11 @@ impl Activity {
     /// handed out tasks: the latency series describe how long a worker waited for work).
     pub fn polled(&self, key: &QueueKey, n: u64, latency: Option<Duration>, now: Millis) {
         let minute = minute_of(now.0);
+        // An empty poll of a queue never seen (any actor id a client makes up) must not
+        // create an entry: that would let polls grow the map without bound.
+        if n == 0 && !self.queues.contains_key(key) {
+            return;
+        }
         self.with_queue(key, |q| {
             q.last_poll_at = Some(now);
             q.ring.at(minute).polled += n;
@@ -287,11 +292,21 @@ mod tests {
     fn an_empty_poll_sets_the_last_poll_time_but_counts_nothing() {
         let a = Activity::default();
         let k = key("w#1");
+        a.enqueued(&k, 1, Millis(T0 - 1));
         a.polled(&k, 0, None, Millis(T0));
         assert_eq!(a.last_poll(&k), Some(Millis(T0)));
         let s = a.series(Millis(T0), 0);
         assert!(s.polled.iter().all(|n| *n == 0));
         assert!(s.poll_latency_p50_ms.iter().all(|n| *n == 0));
+    }
+
+    #[test]
+    fn an_empty_poll_of_a_queue_never_seen_creates_nothing() {
+        let a = Activity::default();
+        let made_up = key("nobody.Such#9");
+        a.polled(&made_up, 0, None, Millis(T0));
+        assert_eq!(a.last_poll(&made_up), None);
+        assert!(a.queues.is_empty(), "empty polls cannot grow the map");
     }
 
     #[test]

@@ -363,6 +363,10 @@ impl State {
 
     /// Whether polls of `key` get nothing.
     pub fn is_blocked(&self, key: &QueueKey) -> bool {
+        // Usually nothing is blocked: answer without building lookup keys.
+        if self.blocked.is_empty() {
+            return false;
+        }
         self.blocked.contains(&(key.actor_id.clone(), None))
             || self
                 .blocked
