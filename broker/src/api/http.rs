@@ -3,12 +3,12 @@
 //! the JSON error shape of [`ApiError`].
 
 use super::cluster::{AddNodeRequest, ClusterAdmin, RemoveNodeRequest};
-use super::forward::{forward_to_leader, Forwarder};
+use super::forward::{forward_to_leader, Forwarder, LOCAL_READ_HEADER};
 use super::{ApiError, BrokerApi};
 use crate::model::wire::{PollRequest, ReleaseBatchRequest, StartProcessRequest};
 use crate::model::{ActorId, Decision, ProcessId, TaskId, TaskList};
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -123,21 +123,33 @@ async fn start_process(
 async fn get_process(
     State(api): State<BrokerApi>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id: ProcessId = id
         .parse()
         .map_err(|_| ApiError::invalid(format!("{id:?} is not a process id (a UUID)")))?;
-    Ok(Json(api.process(id)?).into_response())
+    let view = if headers.contains_key(LOCAL_READ_HEADER) {
+        api.process_local(id)?
+    } else {
+        api.process(id).await?
+    };
+    Ok(Json(view).into_response())
 }
 
 async fn get_task(
     State(api): State<BrokerApi>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id: TaskId = id
         .parse()
         .map_err(|_| ApiError::invalid(format!("{id:?} is not a task id (a UUID)")))?;
-    Ok(Json(api.task(id)?).into_response())
+    let view = if headers.contains_key(LOCAL_READ_HEADER) {
+        api.task_local(id)?
+    } else {
+        api.task(id).await?
+    };
+    Ok(Json(view).into_response())
 }
 
 async fn poll(

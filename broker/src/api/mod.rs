@@ -191,7 +191,14 @@ impl BrokerApi {
     }
 
     /// A process with its tasks.
-    pub fn process(&self, id: ProcessId) -> Result<ProcessView, ApiError> {
+    pub async fn process(&self, id: ProcessId) -> Result<ProcessView, ApiError> {
+        self.linearizable().await?;
+        self.process_local(id)
+    }
+
+    /// A process as this node's replica has it, leader or not (no leadership check:
+    /// for inspecting a follower, see `forward::LOCAL_READ_HEADER`).
+    pub fn process_local(&self, id: ProcessId) -> Result<ProcessView, ApiError> {
         self.core
             .lock()
             .process_view(&id)
@@ -199,7 +206,13 @@ impl BrokerApi {
     }
 
     /// One task.
-    pub fn task(&self, id: TaskId) -> Result<TaskView, ApiError> {
+    pub async fn task(&self, id: TaskId) -> Result<TaskView, ApiError> {
+        self.linearizable().await?;
+        self.task_local(id)
+    }
+
+    /// A task as this node's replica has it (see [`BrokerApi::process_local`]).
+    pub fn task_local(&self, id: TaskId) -> Result<TaskView, ApiError> {
         self.core
             .lock()
             .task_view(&id)
@@ -307,6 +320,27 @@ impl BrokerApi {
                 None => "no leader is known right now; retry shortly".into(),
             },
         ))
+    }
+
+    /// Confirms with a quorum that this node still leads and waits until it applied
+    /// everything committed so far, so that a read sees every acknowledged write. A
+    /// leader that was deposed without knowing it yet (a new one was elected while it
+    /// still answered) would otherwise answer from a state that misses the newest
+    /// starts: the chaos test saw such a 404 for a process whose start had been
+    /// acknowledged. One heartbeat round trip; polls do not need it (a task handed out
+    /// by a deposed leader is simply delivered again).
+    async fn linearizable(&self) -> Result<(), ApiError> {
+        self.raft
+            .ensure_linearizable()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                ApiError::new(
+                    503,
+                    "no_leader",
+                    format!("this node could not confirm it leads ({e}); retry shortly"),
+                )
+            })
     }
 
     async fn commit(&self, cmd: Command) -> Result<Reply, ApiError> {

@@ -65,11 +65,11 @@ impl Transport for InProcessTransport {
     }
 
     fn process(&self, id: ProcessId) -> BoxFuture<'_, Result<ProcessView>> {
-        Box::pin(async move { self.api.process(id).map_err(map) })
+        Box::pin(async move { self.api.process(id).await.map_err(map) })
     }
 
     fn task(&self, id: TaskId) -> BoxFuture<'_, Result<TaskView>> {
-        Box::pin(async move { self.api.task(id).map_err(map) })
+        Box::pin(async move { self.api.task(id).await.map_err(map) })
     }
 
     fn resolve_promise(
