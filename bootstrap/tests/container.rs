@@ -104,6 +104,12 @@ async fn shutdown_finishes_and_releases_tasks_in_flight() {
         .await
         .expect("start");
     wait_until_leased(&p, id, "sleep", Duration::from_secs(20)).await;
+    // The decider's own release may still be on its way back (its answer removes it
+    // from the in-flight set): wait for the sleeper to be the only task in flight.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while container.in_flight() != 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(container.in_flight(), 1);
 
     let report = container.shutdown(Duration::from_secs(10)).await;
