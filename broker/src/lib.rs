@@ -15,6 +15,7 @@
 //! - [`metrics`]: Prometheus metrics and the activity series of the console.
 //! - [`notify`]: webhooks and alerts.
 //! - [`node`]: assembling one broker node from all of the above.
+//! - [`supervisor`]: keeping a node up through disk trouble (restart in place).
 
 pub mod api;
 pub mod core;
@@ -29,6 +30,7 @@ pub mod queue;
 pub mod raft;
 pub mod retry;
 pub mod state_machine;
+pub mod supervisor;
 pub mod timers;
 
 pub use api::{ApiError, BrokerApi};

@@ -230,6 +230,20 @@ impl Node {
         &self.raft
     }
 
+    /// Completes when the Raft core has stopped for good (openraft does so on a storage
+    /// error such as a full disk), with the reason.
+    pub async fn stopped(&self) -> String {
+        let mut metrics = self.raft.metrics();
+        loop {
+            if let Err(fatal) = &metrics.borrow_and_update().running_state {
+                return fatal.to_string();
+            }
+            if metrics.changed().await.is_err() {
+                return "the Raft core is gone".to_string();
+            }
+        }
+    }
+
     /// Stops serving, shuts Raft down and flushes storage.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {

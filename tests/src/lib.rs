@@ -6,7 +6,11 @@
 //! never waits long, and nothing here sleeps for a fixed time: waits are for
 //! conditions ([`eventually`]), with generous deadlines.
 
+pub mod privileged;
+mod suslik_bin;
 pub mod webdriver;
+
+pub use suslik_bin::suslik_bin;
 
 use std::future::Future;
 use std::time::Duration;

@@ -221,8 +221,9 @@ async fn stats(State(api): State<BrokerApi>) -> Response {
 }
 
 /// Liveness: `200` while the node's Raft core runs. A core that stopped (it does so for
-/// good on a storage error such as a full disk) answers `503 raft_stopped`, so that a
-/// supervisor restarts the node, which then recovers from its log.
+/// good on a storage error such as a full disk) answers `503 raft_stopped`: `suslik
+/// serve` then restarts the node in place ([`crate::supervisor`]); an embedded node
+/// must be restarted by its owner, and recovers from its log.
 async fn health(State(api): State<BrokerApi>) -> Response {
     if api.raft_status().state == RAFT_STOPPED {
         let body = json!({ "status": "raft_stopped", "message": RAFT_STOPPED_MESSAGE });
@@ -234,7 +235,7 @@ async fn health(State(api): State<BrokerApi>) -> Response {
 /// How [`BrokerApi::raft_status`] spells a stopped Raft core.
 const RAFT_STOPPED: &str = "Shutdown";
 const RAFT_STOPPED_MESSAGE: &str =
-    "the Raft core stopped (a storage error, e.g. a full disk); restart the node";
+    "the Raft core stopped (a storage error, e.g. a full disk); `suslik serve` restarts the node in place once its data directory takes writes again, an embedded node must be restarted";
 
 /// Ready means: a leader is known (this node, serving its own term, or another one),
 /// and this node's applied index has caught up with the commit index it knows (within

@@ -14,7 +14,8 @@ use suslik_broker::api::cluster_client::ClusterClient;
 use suslik_broker::api::Limits;
 use suslik_broker::leader::{GcConfig, RecoveryConfig};
 use suslik_broker::notify::{AlertConfig, AlertKind, AlertsConfig, WebhookConfig, WEBHOOK_EVENTS};
-use suslik_broker::{Node, NodeConfig};
+use suslik_broker::supervisor::serve_supervised;
+use suslik_broker::NodeConfig;
 use tracing_subscriber::EnvFilter;
 
 /// Exit code for a bad configuration (the same code clap uses for a bad flag).
@@ -755,21 +756,17 @@ fn serve(args: ServeArgs) -> ExitCode {
         alerts,
     };
     runtime.block_on(async move {
-        let node = match Node::start(cfg).await {
-            Ok(n) => n,
-            Err(e) => {
-                eprintln!("suslik: {e:#}");
-                return ExitCode::from(1);
-            }
-        };
-        // A line for scripts and tests to find the bound address.
-        println!("suslik listening on http://{}", node.local_addr());
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        match node.shutdown().await {
+        // The node restarts itself in place after a storage error (full or read-only
+        // data directory) once the directory takes writes again; see `supervisor`.
+        let served = serve_supervised(cfg, shutdown_signal(), |addr| {
+            // A line for scripts and tests to find the bound address.
+            println!("suslik listening on http://{addr}");
+        })
+        .await;
+        match served {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("suslik: shutdown: {e:#}");
+                eprintln!("suslik: {e:#}");
                 ExitCode::from(1)
             }
         }

@@ -1,0 +1,39 @@
+//! The `suslik` binary of this workspace, for tests that run real server processes.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The `suslik` binary, built on first use (an integration test of another package
+/// gets no `CARGO_BIN_EXE_` path for it). `SUSLIK_BIN` overrides.
+pub fn suslik_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("SUSLIK_BIN") {
+        return PathBuf::from(p);
+    }
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+            let status = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "-q",
+                    "-p",
+                    "suslik-broker",
+                    "--bin",
+                    "suslik",
+                    "--manifest-path",
+                ])
+                .arg(&manifest)
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "building the suslik binary failed");
+            // target/debug/deps/<test>-… → target/debug/suslik
+            let exe = std::env::current_exe().expect("test executable");
+            let dir = exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .expect("target dir");
+            dir.join("suslik")
+        })
+        .clone()
+}

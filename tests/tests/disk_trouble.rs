@@ -1,0 +1,360 @@
+//! Disk trouble: a node whose data directory fills up, or is read-only, refuses writes
+//! with a clear `503`, loses nothing it acknowledged, and comes back by itself once the
+//! directory takes writes again — no operator restart, no corrupted state.
+//!
+//! The data directory is a small tmpfs the test mounts (so it needs root, like the
+//! network-namespace chaos test) under a real `suslik serve` process. Filling it with a
+//! file makes the next log append fail with ENOSPC; a tmpfs cannot be remounted
+//! read-only while the node holds its files open for writing, so the read-only case
+//! starts the node on a read-only mount and remounts it writable under it.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use suslik_tests::suslik_bin;
+
+const DECIDER: &str = "disk.Decider#1";
+
+/// A tmpfs of `size_mib` mounted by the test, unmounted when dropped.
+struct Tmpfs {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size_mib: u32) -> Tmpfs {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("mnt");
+        std::fs::create_dir(&path).expect("mount point");
+        run(Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_mib}m"), "tmpfs"])
+            .arg(&path));
+        Tmpfs { path, _dir: dir }
+    }
+
+    fn remount(&self, mode: &str) {
+        run(Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&self.path));
+    }
+
+    /// Writes a file until the file system is full; returns its path.
+    fn fill(&self) -> PathBuf {
+        let path = self.path.join("filler");
+        let mut f = std::fs::File::create(&path).expect("filler");
+        let chunk = vec![0xA5u8; 1 << 20];
+        loop {
+            match f.write_all(&chunk).and_then(|()| f.flush()) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(28) => break,
+                Err(e) => panic!("filling the tmpfs: {e}"),
+            }
+        }
+        // Fill the last partial page too.
+        let mut byte = [0u8; 1];
+        while f.write_all(&byte).is_ok() {
+            byte[0] = byte[0].wrapping_add(1);
+        }
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().expect("run command");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A `suslik serve` process on a free port, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Server {
+        let mut child = Command::new(suslik_bin())
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn suslik");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Read the address line, then keep draining the (log) output to stderr so the
+        // server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("suslik listening on ") {
+                    let _ = tx.send(addr.to_string());
+                } else {
+                    eprintln!("[suslik] {line}");
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("suslik printed its address");
+        Server { child, base }
+    }
+
+    /// SIGTERM and wait: a graceful stop.
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    fn new(server: &Server) -> Api {
+        Api {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("http client"),
+            base: server.base.clone(),
+        }
+    }
+
+    /// Status and JSON body; `None` when the connection failed (the node between its
+    /// stop and its stand-in).
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Option<(u16, Value)> {
+        let url = format!("{}{path}", self.base);
+        let req = match method {
+            "GET" => self.http.get(url),
+            _ => self.http.post(url).json(&body.unwrap_or(Value::Null)),
+        };
+        let resp = req.send().await.ok()?;
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        Some((status, body))
+    }
+
+    async fn start(&self, n: u64, pad: usize) -> Option<(u16, Value)> {
+        let body = json!({
+            "actor_id": DECIDER,
+            "method": "start",
+            "args": [{"value": n}, {"value": "x".repeat(pad)}],
+        });
+        self.call("POST", "/api/v1/processes", Some(body)).await
+    }
+
+    async fn until(&self, what: &str, path: &str, want: impl Fn(u16, &Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut last = None;
+        while Instant::now() < deadline {
+            if let Some((status, body)) = self.call("GET", path, None).await {
+                if want(status, &body) {
+                    return body;
+                }
+                last = Some((status, body));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{what}: not within 60 s; last answer of {path}: {last:?}");
+    }
+
+    async fn ready(&self) {
+        self.until("the node is ready", "/ready", |s, _| s == 200)
+            .await;
+    }
+
+    /// Polls every start task, releases each with `n * 10`, and checks that every
+    /// acknowledged process finished with that result and was released once.
+    async fn finish_all(&self, acked: &BTreeMap<String, u64>) {
+        let mut released = 0;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while released < acked.len() {
+            assert!(
+                Instant::now() < deadline,
+                "only {released} tasks handed out"
+            );
+            let poll = json!({"actor_id": DECIDER, "max": 100, "wait_ms": 500});
+            let (status, body) = self
+                .call("POST", "/api/v1/tasks/poll", Some(poll))
+                .await
+                .expect("poll answered");
+            assert_eq!(status, 200, "{body}");
+            for task in body["tasks"].as_array().expect("tasks") {
+                let n = task["args"][0]["value"].as_u64().expect("n");
+                let decision = json!({
+                    "task_id": task["task_id"],
+                    "delivery_id": task["delivery_id"],
+                    "outcome": {"value": n * 10},
+                });
+                let (status, receipt) = self
+                    .call("POST", "/api/v1/tasks/release", Some(decision))
+                    .await
+                    .expect("release answered");
+                assert_eq!(status, 200, "{receipt}");
+                released += 1;
+            }
+        }
+        for (pid, n) in acked {
+            let (status, view) = self
+                .call("GET", &format!("/api/v1/processes/{pid}"), None)
+                .await
+                .expect("process answered");
+            assert_eq!(status, 200, "acknowledged process {pid} lost: {view}");
+            assert_eq!(view["state"], "finished", "{view}");
+            assert_eq!(view["result"], json!(n * 10), "{view}");
+            let (_, history) = self
+                .call("GET", &format!("/api/v1/processes/{pid}/history"), None)
+                .await
+                .expect("history answered");
+            let releases = history["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .filter(|e| e["event"] == "released")
+                .count();
+            assert_eq!(releases, 1, "{pid} released {releases} times: {history}");
+        }
+    }
+}
+
+fn privileged(test: &str) -> bool {
+    suslik_tests::privileged::require_root(test)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_writes_then_the_node_recovers_by_itself_when_space_returns() {
+    if !privileged("disk_trouble::full_disk") {
+        return;
+    }
+    let fs = Tmpfs::mount(96);
+    let data = fs.path.join("data");
+    let server = Server::start(&data);
+    let api = Api::new(&server);
+    api.ready().await;
+
+    let mut acked = BTreeMap::new();
+    for n in 0..20 {
+        let (status, body) = api.start(n, 100).await.expect("start answered");
+        assert_eq!(status, 201, "{body}");
+        acked.insert(body["process_id"].as_str().expect("id").to_string(), n);
+    }
+
+    let filler = fs.fill();
+    // Starts go on while the log still fits its last allocated page; the first append
+    // that needs a new page fails, and that start is refused with the OS's reason.
+    let mut refusal = None;
+    for n in 20..5_000 {
+        match api.start(n, 4096).await {
+            Some((201, body)) => {
+                acked.insert(body["process_id"].as_str().expect("id").to_string(), n);
+            }
+            answer => {
+                refusal = Some(answer);
+                break;
+            }
+        }
+    }
+    let refusal = refusal.expect("a start was refused on a full disk");
+    let (status, body) =
+        refusal.expect("the refused start got an answer, not a dropped connection");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("No space left on device")),
+        "the refusal names the cause: {body}"
+    );
+
+    // The node restarts in place and holds its address with a clear 503 meanwhile.
+    let health = api
+        .until("health says storage_unavailable", "/health", |s, b| {
+            s == 503 && b["status"] == "storage_unavailable"
+        })
+        .await;
+    let message = health["message"].as_str().expect("message");
+    assert!(message.contains(&data.display().to_string()), "{message}");
+    assert!(message.contains("no space left"), "{message}");
+    let (status, body) = api.start(9_999, 10).await.expect("stand-in answers");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "storage_unavailable", "{body}");
+
+    std::fs::remove_file(&filler).expect("free the space");
+    api.ready().await;
+    let (status, body) = api.start(10_000, 10).await.expect("start answered");
+    assert_eq!(status, 201, "writes are taken again: {body}");
+    acked.insert(body["process_id"].as_str().expect("id").to_string(), 10_000);
+
+    api.finish_all(&acked).await;
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_data_directory_is_waited_out_and_nothing_acknowledged_is_lost() {
+    if !privileged("disk_trouble::read_only") {
+        return;
+    }
+    let fs = Tmpfs::mount(64);
+    let data = fs.path.join("data");
+    let server = Server::start(&data);
+    let api = Api::new(&server);
+    api.ready().await;
+    let mut acked = BTreeMap::new();
+    for n in 0..10 {
+        let (status, body) = api.start(n, 100).await.expect("start answered");
+        assert_eq!(status, 201, "{body}");
+        acked.insert(body["process_id"].as_str().expect("id").to_string(), n);
+    }
+    server.stop();
+
+    fs.remount("ro");
+    let server = Server::start(&data);
+    let api = Api::new(&server);
+    let (status, health) = api.call("GET", "/health", None).await.expect("health");
+    assert_eq!(status, 503, "{health}");
+    assert_eq!(health["status"], "storage_unavailable", "{health}");
+    assert!(
+        health["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Read-only file system")),
+        "{health}"
+    );
+    let (status, body) = api.start(99, 10).await.expect("stand-in answers");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "storage_unavailable", "{body}");
+
+    fs.remount("rw");
+    api.ready().await;
+    let (status, body) = api.start(10, 10).await.expect("start answered");
+    assert_eq!(status, 201, "{body}");
+    acked.insert(body["process_id"].as_str().expect("id").to_string(), 10);
+    api.finish_all(&acked).await;
+    server.stop();
+}
