@@ -23,10 +23,18 @@ pub const SEGMENT_SIZE: usize = 8 << 20;
 /// Values longer than this (sled: segment / 4, less headers) go to blob files.
 pub const INLINE_LIMIT: usize = SEGMENT_SIZE / 4 - 4096;
 
-/// The sled configuration of a Raft store at `path`: the same on every open (sled keeps
-/// the segment size in its `conf` file and refuses another one).
+/// sled's page cache for the Raft store. sled's default is 1 GiB, which a large backlog
+/// fills with log pages that are read again only by a follower catching up (the state
+/// itself lives in memory, outside sled): 64 MiB keeps the recent log tail cached.
+pub const CACHE_BYTES: u64 = 64 << 20;
+
+/// The sled configuration of a Raft store at `path`: the same segment size on every open
+/// (sled keeps it in its `conf` file and refuses another one).
 pub fn sled_config(path: &Path) -> sled::Config {
-    sled::Config::new().path(path).segment_size(SEGMENT_SIZE)
+    sled::Config::new()
+        .path(path)
+        .segment_size(SEGMENT_SIZE)
+        .cache_capacity(CACHE_BYTES)
 }
 
 /// Opens the Raft store at `path` and its durability handle.

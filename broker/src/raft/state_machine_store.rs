@@ -3,9 +3,12 @@
 //! The application state is in memory (inside the `Applier`); durability comes from the
 //! log plus snapshots. A snapshot is the bincode of [`SnapshotPayload`] (last applied log id,
 //! last membership, and the applier's own bytes). The current snapshot is kept in the sled
-//! tree `snapshot` under key `current` and flushed before it is reported, so on open the
-//! store restores the applier from it and reports its log id as applied; openraft then
-//! replays the committed log tail after it.
+//! tree `snapshot`, its meta under `meta` and its bytes under `data` (written together in
+//! one atomic batch), and flushed before it is reported, so on open the store restores
+//! the applier from it and reports its log id as applied; openraft then replays the
+//! committed log tail after it. Only the meta stays in memory: the bytes (about half a
+//! KiB per queued task) are read back from sled when a follower needs them. A store
+//! written before that split keeps both under `current`, which is still read.
 //!
 //! The snapshot view is taken in [`RaftStateMachine::get_snapshot_builder`], which openraft
 //! calls on the apply task, so the applier bytes and the recorded last-applied id always
@@ -30,7 +33,13 @@ use super::{BasicNode, NodeId, TypeConfig};
 use crate::state_machine::Response;
 
 const SNAPSHOT_TREE: &str = "snapshot";
+/// Where earlier versions kept the whole [`StoredSnapshot`]; read on open, removed on
+/// the next snapshot.
 const KEY_CURRENT: &[u8] = b"current";
+/// bincode of the current snapshot's [`SnapshotMeta`].
+const KEY_META: &[u8] = b"meta";
+/// The current snapshot's bytes (bincode of [`SnapshotPayload`]).
+const KEY_DATA: &[u8] = b"data";
 
 /// The content of a snapshot, as sent to followers and stored on disk.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,7 +52,7 @@ pub struct SnapshotPayload {
     pub app: Vec<u8>,
 }
 
-/// The on-disk record of the current snapshot.
+/// The record of the current snapshot in earlier versions (under [`KEY_CURRENT`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredSnapshot {
     meta: SnapshotMeta,
@@ -55,28 +64,32 @@ struct StoredSnapshot {
 struct SnapshotSlot {
     db: sled::Db,
     tree: sled::Tree,
-    current: Mutex<Option<StoredSnapshot>>,
+    /// The current snapshot's meta; its bytes are in the tree.
+    current: Mutex<Option<SnapshotMeta>>,
     durable: Arc<Durable>,
 }
 
 impl SnapshotSlot {
-    /// Persist `snap` as the current snapshot unless a newer one is already there.
+    /// Persist `data` as the current snapshot unless a newer one is already there.
     /// Returns whether it was stored.
-    async fn store(&self, snap: StoredSnapshot) -> Result<bool, StorageError<NodeId>> {
-        let subject = ErrorSubject::Snapshot(Some(snap.meta.signature()));
+    async fn store(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<bool, StorageError<NodeId>> {
+        let subject = ErrorSubject::Snapshot(Some(meta.signature()));
         let mut current = self.current.lock().await;
         if let Some(cur) = current.as_ref() {
-            if cur.meta.last_log_id > snap.meta.last_log_id {
+            if cur.last_log_id > meta.last_log_id {
                 tracing::info!(
-                    current = %cur.meta, ignored = %snap.meta,
+                    current = %cur, ignored = %meta,
                     "not replacing a newer snapshot with an older one"
                 );
                 return Ok(false);
             }
         }
-        let bytes = encode(subject.clone(), &snap)?;
+        let mut batch = sled::Batch::default();
+        batch.insert(KEY_META, encode(subject.clone(), meta)?);
+        batch.insert(KEY_DATA, data);
+        batch.remove(KEY_CURRENT);
         self.tree
-            .insert(KEY_CURRENT, bytes)
+            .apply_batch(batch)
             .map_err(|e| sto_err(subject.clone(), ErrorVerb::Write, &e))?;
         self.tree
             .flush_async()
@@ -87,15 +100,50 @@ impl SnapshotSlot {
             .sync(true)
             .await
             .map_err(|e| sto_err(subject, ErrorVerb::Write, &e))?;
-        *current = Some(snap);
+        *current = Some(meta.clone());
         Ok(true)
     }
-}
 
-fn to_snapshot(stored: &StoredSnapshot) -> Snapshot {
-    Snapshot {
-        meta: stored.meta.clone(),
-        snapshot: Box::new(Cursor::new(stored.data.clone())),
+    /// The current snapshot, its bytes read back from sled.
+    async fn load(&self) -> Result<Option<Snapshot>, StorageError<NodeId>> {
+        let current = self.current.lock().await;
+        let Some(meta) = current.as_ref() else {
+            return Ok(None);
+        };
+        let Some(stored) = Self::read_stored(&self.tree)? else {
+            let subject = ErrorSubject::Snapshot(Some(meta.signature()));
+            let err = std::io::Error::other("snapshot missing from the store");
+            return Err(sto_err(subject, ErrorVerb::Read, &err));
+        };
+        let data = stored.data;
+        Ok(Some(Snapshot {
+            meta: meta.clone(),
+            snapshot: Box::new(Cursor::new(data)),
+        }))
+    }
+
+    /// The stored snapshot on open: the split keys, or the earlier single record.
+    fn read_stored(tree: &sled::Tree) -> Result<Option<StoredSnapshot>, StorageError<NodeId>> {
+        let subject = ErrorSubject::Snapshot(None);
+        let read = |key| {
+            tree.get(key)
+                .map_err(|e| sto_err(subject.clone(), ErrorVerb::Read, &e))
+        };
+        if let Some(meta) = read(KEY_META)? {
+            let meta: SnapshotMeta = decode(subject.clone(), &meta)?;
+            let Some(data) = read(KEY_DATA)? else {
+                let err = std::io::Error::other("snapshot meta without its bytes");
+                return Err(sto_err(subject, ErrorVerb::Read, &err));
+            };
+            return Ok(Some(StoredSnapshot {
+                meta,
+                data: data.to_vec(),
+            }));
+        }
+        match read(KEY_CURRENT)? {
+            Some(bytes) => Ok(Some(decode(subject, &bytes)?)),
+            None => Ok(None),
+        }
     }
 }
 
@@ -118,11 +166,7 @@ impl SledStateMachine {
         let tree = db
             .open_tree(SNAPSHOT_TREE)
             .map_err(|e| sto_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, &e))?;
-        let stored: Option<StoredSnapshot> = match tree.get(KEY_CURRENT) {
-            Ok(Some(bytes)) => Some(decode(ErrorSubject::Snapshot(None), &bytes)?),
-            Ok(None) => None,
-            Err(e) => return Err(sto_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, &e)),
-        };
+        let stored = SnapshotSlot::read_stored(&tree)?;
         let mut sm = Self {
             applier,
             last_applied: None,
@@ -137,7 +181,7 @@ impl SledStateMachine {
         if let Some(stored) = stored {
             tracing::info!(snapshot = %stored.meta, "restoring state machine from snapshot");
             sm.restore(&stored.meta, &stored.data)?;
-            *sm.snapshots.current.lock().await = Some(stored);
+            *sm.snapshots.current.lock().await = Some(stored.meta);
         }
         Ok(sm)
     }
@@ -201,12 +245,15 @@ impl RaftSnapshotBuilder<TypeConfig> for SledSnapshotBuilder {
             snapshot_id,
         };
         let data = encode(ErrorSubject::Snapshot(Some(meta.signature())), payload)?;
-        let stored = StoredSnapshot { meta, data };
-        let snapshot = to_snapshot(&stored);
-        if self.snapshots.store(stored).await? {
-            tracing::info!(snapshot = %snapshot.meta, bytes = payload.app.len(), "snapshot built");
+        if self.snapshots.store(&meta, &data).await? {
+            tracing::info!(snapshot = %meta, bytes = payload.app.len(), "snapshot built");
         }
-        Ok(snapshot)
+        // The captured state is no longer needed: free it before openraft holds the bytes.
+        self.payload = Err("snapshot already built".to_string());
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
     }
 }
 
@@ -268,23 +315,12 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
         tracing::info!(snapshot = %meta, "installing snapshot from leader");
         let data = snapshot.into_inner();
         self.restore(meta, &data)?;
-        self.snapshots
-            .store(StoredSnapshot {
-                meta: meta.clone(),
-                data,
-            })
-            .await?;
+        self.snapshots.store(meta, &data).await?;
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError<NodeId>> {
-        Ok(self
-            .snapshots
-            .current
-            .lock()
-            .await
-            .as_ref()
-            .map(to_snapshot))
+        self.snapshots.load().await
     }
 }
 
@@ -403,6 +439,51 @@ mod tests {
             follower.applied_state().await.unwrap().0,
             snap.meta.last_log_id
         );
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_stored_by_an_earlier_version_is_restored_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let built = {
+            let (_db, _applier, mut sm) = open(dir.path()).await;
+            sm.apply([membership(1, 1, &[1]), normal(1, 2), normal(1, 3)])
+                .await
+                .unwrap();
+            sm.get_snapshot_builder()
+                .await
+                .build_snapshot()
+                .await
+                .unwrap()
+        };
+        // Rewrite it the way earlier versions stored it: one record under `current`.
+        {
+            let (db, _) = crate::raft::durable::open_store(dir.path()).unwrap();
+            let tree = db.open_tree(SNAPSHOT_TREE).unwrap();
+            let old = StoredSnapshot {
+                meta: built.meta.clone(),
+                data: built.snapshot.get_ref().clone(),
+            };
+            tree.insert(KEY_CURRENT, bincode::serialize(&old).unwrap())
+                .unwrap();
+            tree.remove(KEY_META).unwrap();
+            tree.remove(KEY_DATA).unwrap();
+            db.flush().unwrap();
+        }
+        let (db, applier, mut sm) = open(dir.path()).await;
+        assert_eq!(applier.restored(), vec![applier_bytes(2)]);
+        let current = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(current.meta, built.meta);
+        assert_eq!(current.snapshot.get_ref(), built.snapshot.get_ref());
+        // The next snapshot is stored split, and the old record is gone.
+        sm.apply([normal(1, 4)]).await.unwrap();
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        let tree = db.open_tree(SNAPSHOT_TREE).unwrap();
+        assert!(tree.get(KEY_CURRENT).unwrap().is_none());
+        assert!(tree.get(KEY_META).unwrap().is_some());
     }
 
     #[tokio::test]
