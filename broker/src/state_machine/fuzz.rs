@@ -448,5 +448,9 @@ proptest! {
             (a.processes, a.tasks, a.timers, a.pending_promises),
             (b.processes, b.tasks, b.timers, b.pending_promises)
         );
+        // The per-actor counts kept along the way equal a recount from the tasks.
+        prop_assert_eq!(&s.actors, &restored.actors);
+        let total: usize = s.actor_views().iter().map(|a| a.tasks_total).sum();
+        prop_assert_eq!(total, s.counts().tasks);
     }
 }

@@ -60,7 +60,7 @@ impl State {
         }
         self.changed.remove(&(process.last_change, *pid));
         for id in &process.tasks {
-            let Some(task) = self.tasks.remove(id) else {
+            let Some(task) = self.remove_task(id) else {
                 continue;
             };
             self.queues.remove(id);

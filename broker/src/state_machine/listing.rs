@@ -184,9 +184,9 @@ impl State {
         Page { total, items }
     }
 
-    /// Every actor that has tasks in the state or is blocked, sorted by id. O(tasks)
-    /// under the state lock (`tasks_total` needs every task): meant for the console's
-    /// Actors view, not for a tight loop.
+    /// Every actor that has tasks in the state or is blocked, sorted by id. From the
+    /// per-actor counts and the queues: O(actors × task lists + leased tasks), not a walk
+    /// over every task.
     pub fn actor_views(&self) -> Vec<ActorView> {
         #[derive(Default)]
         struct Acc {
@@ -195,17 +195,16 @@ impl State {
             leased: usize,
             total: usize,
         }
+        let leased = self.queues.leased_per_queue();
         let mut actors: BTreeMap<&ActorId, Acc> = BTreeMap::new();
-        for t in self.tasks.values() {
-            let acc = actors.entry(&t.spec.actor_id).or_default();
-            acc.lists.insert(t.spec.options.task_list.clone());
-            acc.total += 1;
-            if let TaskStatus::Ready { .. } = t.status {
-                if self.queues.is_leased(&t.spec.task_id) {
-                    acc.leased += 1;
-                } else {
-                    acc.queued += 1;
-                }
+        for (actor, lists) in self.actors.iter() {
+            let acc = actors.entry(actor).or_default();
+            for (list, count) in lists {
+                acc.lists.insert(list.clone());
+                acc.total += count;
+                let key = QueueKey::new(actor.clone(), list.clone());
+                acc.queued += self.queues.queued(&key);
+                acc.leased += leased.get(&key).copied().unwrap_or(0);
             }
         }
         for (actor, list) in &self.blocked {

@@ -10,6 +10,7 @@
 //! from task states on restore and never serialized. Polls touch only them.
 
 mod abort;
+mod actors;
 mod broken;
 mod command;
 mod deliveries;
@@ -114,6 +115,9 @@ pub struct State {
     /// Derived dispatch structure (see module docs).
     #[serde(skip)]
     queues: ReadyQueues,
+    /// Derived: task counts per actor and task list (the console's Actors view).
+    #[serde(skip)]
+    actors: actors::ActorIndex,
     #[serde(skip)]
     effects: Effects,
 }
@@ -233,7 +237,31 @@ impl State {
     pub fn from_snapshot(bytes: &[u8]) -> Result<State, bincode::Error> {
         let mut state: State = bincode::deserialize(bytes)?;
         state.rebuild_queues();
+        state.rebuild_actor_index();
         Ok(state)
+    }
+
+    fn rebuild_actor_index(&mut self) {
+        self.actors = actors::ActorIndex::default();
+        for task in self.tasks.values() {
+            self.actors
+                .add(&task.spec.actor_id, &task.spec.options.task_list);
+        }
+    }
+
+    /// Adds a task to the state (and to the per-actor counts).
+    fn insert_task(&mut self, record: Box<TaskRecord>) {
+        self.actors
+            .add(&record.spec.actor_id, &record.spec.options.task_list);
+        self.tasks.insert(record.spec.task_id, record);
+    }
+
+    /// Takes a task out of the state (and out of the per-actor counts).
+    fn remove_task(&mut self, id: &TaskId) -> Option<Box<TaskRecord>> {
+        let record = self.tasks.remove(id)?;
+        self.actors
+            .remove(&record.spec.actor_id, &record.spec.options.task_list);
+        Some(record)
     }
 
     fn rebuild_queues(&mut self) {

@@ -243,15 +243,12 @@ impl State {
             return;
         };
         for spec in &d.tasks {
-            self.tasks.insert(
-                spec.task_id,
-                Box::new(TaskRecord::new(
-                    spec.clone(),
-                    process_id,
-                    Some(d.task_id),
-                    now,
-                )),
-            );
+            self.insert_task(Box::new(TaskRecord::new(
+                spec.clone(),
+                process_id,
+                Some(d.task_id),
+                now,
+            )));
             if let Some(p) = self.processes.get_mut(&process_id) {
                 p.tasks.push(spec.task_id);
                 p.unfinished += 1;

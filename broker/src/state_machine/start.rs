@@ -95,10 +95,7 @@ impl State {
             self.idempotency.insert(k.to_string(), process_id);
         }
         self.changed.insert((now, process_id));
-        self.tasks.insert(
-            task_id,
-            Box::new(TaskRecord::new(spec, process_id, None, now)),
-        );
+        self.insert_task(Box::new(TaskRecord::new(spec, process_id, None, now)));
         self.record(
             process_id,
             super::Event::new(EventKind::Started, now).task(task_id),

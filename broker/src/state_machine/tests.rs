@@ -995,6 +995,13 @@ fn garbage_collection_deletes_ended_processes_with_everything_they_own() {
     );
     let c = s.counts();
     assert_eq!((c.processes, c.tasks, c.pending_promises), (1, 1, 0));
+    // The Actors view forgets the collected tasks: only the running start task is left.
+    let actors: Vec<(String, usize)> = s
+        .actor_views()
+        .into_iter()
+        .map(|a| (a.actor_id.to_string(), a.tasks_total))
+        .collect();
+    assert_eq!(actors, [("decider#1".to_string(), 1)]);
     let after = s.to_snapshot().unwrap().len();
     assert!(
         after < full && after > empty,
