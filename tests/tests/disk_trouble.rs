@@ -85,9 +85,13 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &["--listen", "127.0.0.1:0"])
+    }
+
+    fn start_with(data_dir: &Path, args: &[&str]) -> Server {
         let mut child = Command::new(suslik_bin())
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             .arg("--data-dir")
             .arg(data_dir)
             .env("RUST_LOG", "warn")
@@ -151,11 +155,29 @@ impl Api {
     /// Status and JSON body; `None` when the connection failed (the node between its
     /// stop and its stand-in).
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Option<(u16, Value)> {
+        self.send(method, path, body, false).await
+    }
+
+    /// A read answered by this node from its own replica (not forwarded to the leader).
+    async fn local(&self, path: &str) -> Option<(u16, Value)> {
+        self.send("GET", path, None, true).await
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        local: bool,
+    ) -> Option<(u16, Value)> {
         let url = format!("{}{path}", self.base);
-        let req = match method {
+        let mut req = match method {
             "GET" => self.http.get(url),
             _ => self.http.post(url).json(&body.unwrap_or(Value::Null)),
         };
+        if local {
+            req = req.header("x-suslik-local-read", "1");
+        }
         let resp = req.send().await.ok()?;
         let status = resp.status().as_u16();
         let body = resp.json().await.unwrap_or(Value::Null);
@@ -180,6 +202,20 @@ impl Api {
                     return body;
                 }
                 last = Some((status, body));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{what}: not within 60 s; last answer of {path}: {last:?}");
+    }
+
+    /// Waits until this node answers `path` with 200 from its own replica.
+    async fn until_local(&self, what: &str, path: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut last = None;
+        while Instant::now() < deadline {
+            match self.local(path).await {
+                Some((200, _)) => return,
+                answer => last = answer,
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -357,4 +393,134 @@ async fn a_read_only_data_directory_is_waited_out_and_nothing_acknowledged_is_lo
     acked.insert(body["process_id"].as_str().expect("id").to_string(), 10);
     api.finish_all(&acked).await;
     server.stop();
+}
+
+/// Three `suslik serve` nodes on loopback, each on a tmpfs of its own.
+struct Cluster {
+    disks: Vec<Tmpfs>,
+    nodes: Vec<Option<Server>>,
+    apis: Vec<Api>,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let addrs: Vec<String> = (0..3)
+            .map(|_| {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .expect("free port")
+                    .to_string()
+            })
+            .collect();
+        let peers = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{}={a}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let disks: Vec<Tmpfs> = (0..3).map(|_| Tmpfs::mount(64)).collect();
+        let nodes: Vec<Option<Server>> = (0..3)
+            .map(|i| {
+                let id = (i + 1).to_string();
+                Some(Server::start_with(
+                    &disks[i].path.join("data"),
+                    &["--node-id", &id, "--listen", &addrs[i], "--peers", &peers],
+                ))
+            })
+            .collect();
+        let apis = nodes.iter().flatten().map(Api::new).collect();
+        Cluster { disks, nodes, apis }
+    }
+
+    /// The index of the node every reachable node names as leader.
+    async fn leader(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            for api in &self.apis {
+                if let Some((200, status)) = api.local("/cluster/status").await {
+                    if let Some(id) = status["leader"].as_u64() {
+                        if status["node_id"].as_u64() == Some(id) {
+                            return id as usize - 1;
+                        }
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no leader within 60 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Starts process `n` through whichever node takes it, like a client that knows
+    /// every node; `None` if none did within 60 s.
+    async fn start_process(&self, n: u64) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            for api in &self.apis {
+                if let Some((201, body)) = api.start(n, 512).await {
+                    return body["process_id"].as_str().map(str::to_string);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_disk_fills_steps_aside_and_catches_up_once_space_returns() {
+    if !privileged("disk_trouble::cluster_leader_full") {
+        return;
+    }
+    let mut cluster = Cluster::start();
+    let old = cluster.leader().await;
+    let mut acked = BTreeMap::new();
+    for n in 0..20 {
+        let pid = cluster.start_process(n).await.expect("started");
+        acked.insert(pid, n);
+    }
+
+    // The leader's disk fills: its next append fails, it stops and holds its address
+    // with 503 storage_unavailable, and the other two elect a leader and go on.
+    let filler = cluster.disks[old].fill();
+    let mut n = 20;
+    let new = loop {
+        let pid = cluster
+            .start_process(n)
+            .await
+            .expect("the cluster took a start");
+        acked.insert(pid, n);
+        n += 1;
+        if let Some((503, health)) = cluster.apis[old].call("GET", "/health", None).await {
+            if health["status"] == "storage_unavailable" {
+                break cluster.leader().await;
+            }
+        }
+        assert!(n < 20_000, "the full leader never stopped");
+    };
+    assert_ne!(new, old, "a node with a full disk cannot lead");
+    for _ in 0..20 {
+        let pid = cluster
+            .start_process(n)
+            .await
+            .expect("the new leader takes starts");
+        acked.insert(pid, n);
+        n += 1;
+    }
+
+    // Space returns: the node restarts by itself and catches up from the new leader.
+    std::fs::remove_file(&filler).expect("free the space");
+    for pid in acked.keys() {
+        cluster.apis[old]
+            .until_local(
+                "the recovered node holds every acknowledged process in its own replica",
+                &format!("/api/v1/processes/{pid}"),
+            )
+            .await;
+    }
+    cluster.apis[new].finish_all(&acked).await;
+    for node in cluster.nodes.iter_mut() {
+        if let Some(server) = node.take() {
+            server.stop();
+        }
+    }
 }

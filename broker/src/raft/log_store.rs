@@ -171,10 +171,22 @@ fn read_entries<RB: RangeBounds<u64>>(
     if empty {
         return Ok(Vec::new());
     }
-    let mut entries = Vec::new();
+    let mut entries: Vec<Entry> = Vec::new();
     for item in logs.range((Bound::Included(index_key(start)), end)) {
         let (key, value) = item.map_err(|e| sto_err(ErrorSubject::Logs, ErrorVerb::Read, &e))?;
-        entries.push(decode_entry(&key, &value)?);
+        let entry = decode_entry(&key, &value)?;
+        // The log is contiguous by construction; a gap means lost entries, which must
+        // stop the node rather than be skipped silently by the apply that asked.
+        let expected = entries.last().map_or(start, |e| e.log_id.index + 1);
+        if entry.log_id.index != expected && !(entries.is_empty() && entry.log_id.index > start) {
+            let err = io::Error::other(format!(
+                "raft log has a gap: entry {} follows {}",
+                entry.log_id.index,
+                expected.saturating_sub(1)
+            ));
+            return Err(sto_err(ErrorSubject::Logs, ErrorVerb::Read, &err));
+        }
+        entries.push(entry);
     }
     Ok(entries)
 }
@@ -321,6 +333,29 @@ mod tests {
 
     fn indexes(entries: &[Entry]) -> Vec<u64> {
         entries.iter().map(|e| e.log_id.index).collect()
+    }
+
+    #[tokio::test]
+    async fn a_gap_in_the_stored_log_is_an_error_not_a_skip() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_db, mut store) = open(&dir.path().join("raft"));
+        store
+            .blocking_append((1..=5).map(|i| normal(1, i)))
+            .await
+            .unwrap();
+        store.logs.remove(index_key(3)).unwrap();
+        let mut reader = store.get_log_reader().await;
+        let err = reader.try_get_log_entries(1..=5).await.unwrap_err();
+        assert!(err.to_string().contains("gap"), "{err}");
+        // Reads on either side of the gap still work.
+        assert_eq!(
+            indexes(&reader.try_get_log_entries(1..3).await.unwrap()),
+            [1, 2]
+        );
+        assert_eq!(
+            indexes(&reader.try_get_log_entries(4..).await.unwrap()),
+            [4, 5]
+        );
     }
 
     #[tokio::test]
