@@ -14,6 +14,7 @@
 mod backoff;
 mod http;
 mod in_process;
+mod walk;
 
 pub use backoff::Backoff;
 pub use http::{HttpConfig, HttpTransport};
