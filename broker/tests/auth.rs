@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::cluster::{free_addr, suslik_cli, Cluster};
+use common::cluster::{launch_members, suslik_cli, Cluster};
 use common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -528,30 +528,23 @@ async fn a_cluster_with_a_peer_secret_forms_and_followers_pass_the_callers_token
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_with_the_wrong_peer_secret_cannot_take_part() {
-    let addrs: Vec<_> = (0..3).map(|_| free_addr()).collect();
-    let peers = addrs
-        .iter()
-        .enumerate()
-        .map(|(i, a)| format!("{}={a}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut nodes = Vec::new();
-    for (i, addr) in addrs.iter().enumerate() {
-        let id = i as u64 + 1;
+    let nodes: Vec<Server> = launch_members(3, |id, peers| {
         let secret = if id == 3 { "a-wrong-secret" } else { PEER };
-        let flags: Vec<String> = [
+        [
             "--node-id",
             &id.to_string(),
             "--peers",
-            &peers,
+            peers,
             "--peer-secret",
             secret,
         ]
         .iter()
         .map(|s| s.to_string())
-        .collect();
-        nodes.push(Server::launch(&format!("n{id}"), *addr, &flags).await);
-    }
+        .collect()
+    })
+    .await
+    .into_values()
+    .collect();
     // Nodes 1 and 2 are a majority: they elect a leader and commit.
     let api = Api::new(&nodes[0].base());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -11,11 +11,12 @@
 
 use futures::future::BoxFuture;
 use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 use suslik_broker::model::history::EventKind;
 use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
@@ -80,6 +81,15 @@ fn suslik_bin() -> PathBuf {
         .clone()
 }
 
+/// How many times [`ChaosCluster::start`] starts the cluster on fresh ports.
+const START_ATTEMPTS: usize = 4;
+
+/// How long a node may take to print its address.
+const STARTUP: Duration = Duration::from_secs(60);
+
+/// The line `suslik serve` prints on stdout once it listens.
+const LISTENING: &str = "suslik listening on http://";
+
 fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -96,6 +106,8 @@ struct NodeProc {
     peers: String,
     netns: Option<String>,
     child: Option<Child>,
+    /// Signalled once the running child printed its address.
+    listening: Option<mpsc::Receiver<()>>,
 }
 
 impl NodeProc {
@@ -110,7 +122,7 @@ impl NodeProc {
             }
             None => Command::new(suslik_bin()),
         };
-        let child = cmd
+        let mut child = cmd
             .arg("serve")
             .args(["--node-id", &self.id.to_string()])
             .args(["--listen", &self.addr.to_string()])
@@ -126,11 +138,32 @@ impl NodeProc {
             .env("SUSLIK_PEER_SECRET", PEER_SECRET)
             .env("RUST_LOG", "error")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn suslik");
+        let (tx, rx) = mpsc::channel();
+        if let Some(stdout) = child.stdout.take() {
+            // Drain stdout for the child's whole life (a full pipe would block it).
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if line.starts_with(LISTENING) {
+                        let _ = tx.send(());
+                    }
+                }
+            });
+        }
         self.child = Some(child);
+        self.listening = Some(rx);
+    }
+
+    /// Waits until the child started last prints its address; false if it exits (or
+    /// stays silent for [`STARTUP`]) first, e.g. because its port is taken.
+    fn came_up(&mut self) -> bool {
+        self.listening
+            .take()
+            .is_some_and(|rx| rx.recv_timeout(STARTUP).is_ok())
     }
 
     fn kill(&mut self) {
@@ -166,12 +199,43 @@ struct ChaosCluster {
 }
 
 impl ChaosCluster {
+    /// Three nodes on loopback.
+    ///
+    /// Why not port 0: each node's `--peers` must name every member's address before
+    /// any of them starts, so the ports are picked up front (bind port 0, read it, let
+    /// it go) and another process may take one before its node binds it. A node that
+    /// exits without printing its address is taken for such a clash: the cluster is
+    /// killed and started again on fresh ports and fresh data directories, up to
+    /// [`START_ATTEMPTS`] times. A node restarted during the chaos takes its old port
+    /// again; that cannot move (its peers know it), but it is only free for a moment.
     fn start() -> ChaosCluster {
-        ChaosCluster::start_on((0..3).map(|_| free_addr()).collect(), vec![None; 3])
+        for _ in 0..START_ATTEMPTS {
+            let mut cluster =
+                ChaosCluster::spawn_on((0..3).map(|_| free_addr()).collect(), vec![None; 3]);
+            if cluster.nodes.iter_mut().all(NodeProc::came_up) {
+                return cluster;
+            }
+            eprintln!("chaos: a node did not come up (port taken?), starting again");
+        }
+        panic!("chaos: no cluster came up in {START_ATTEMPTS} attempts");
     }
 
     /// Three nodes at `addrs`, node i in network namespace `netns[i]` if given.
     fn start_on(addrs: Vec<SocketAddr>, netns: Vec<Option<String>>) -> ChaosCluster {
+        let mut cluster = ChaosCluster::spawn_on(addrs, netns);
+        for n in &mut cluster.nodes {
+            assert!(
+                n.came_up(),
+                "chaos: node {} at {} did not come up",
+                n.id,
+                n.addr
+            );
+        }
+        cluster
+    }
+
+    /// Spawns three nodes at `addrs` without waiting for them.
+    fn spawn_on(addrs: Vec<SocketAddr>, netns: Vec<Option<String>>) -> ChaosCluster {
         let peers = addrs
             .iter()
             .enumerate()
@@ -188,6 +252,7 @@ impl ChaosCluster {
                 peers: peers.clone(),
                 netns: netns[i].clone(),
                 child: None,
+                listening: None,
             })
             .collect();
         for n in &mut nodes {
