@@ -29,7 +29,7 @@ use suslik_client::{
     Actor, ActorRunner, HttpConfig, HttpTransport, ProcessClient, StartOptions, TaskList, Transport,
 };
 use suslik_recipes::fanout;
-use suslik_tests::runner_config;
+use suslik_tests::{privileged, runner_config};
 
 const ACTOR_TOKEN: &str = "chaos-actor";
 const OPERATOR_TOKEN: &str = "chaos-operator";
@@ -654,29 +654,36 @@ impl Netns {
             .is_ok_and(|s| s.success())
     }
 
-    /// Sets the network up; None where that is not allowed (not root, no `ip`).
-    fn create() -> Option<Netns> {
+    /// Sets the network up, or says which step failed (e.g. no CAP_NET_ADMIN).
+    fn create() -> Result<Netns, String> {
         let pid = std::process::id();
         let n = Netns {
             tag: format!("sf{:x}", pid % 0xfff),
             subnet: format!("10.202.{}", pid % 250),
         };
         let (t, s) = (&n.tag, &n.subnet);
-        let mut ok = Self::ip(&format!("link add br{t} type bridge"))
-            && Self::ip(&format!("addr add {s}.254/24 dev br{t}"))
-            && Self::ip(&format!("link set br{t} up"));
+        let mut steps = vec![
+            format!("link add br{t} type bridge"),
+            format!("addr add {s}.254/24 dev br{t}"),
+            format!("link set br{t} up"),
+        ];
         for i in 1..=3 {
-            ok = ok
-                && Self::ip(&format!("netns add {t}n{i}"))
-                && Self::ip(&format!("link add v{t}{i} type veth peer name p{t}{i}"))
-                && Self::ip(&format!("link set p{t}{i} netns {t}n{i}"))
-                && Self::ip(&format!("-n {t}n{i} addr add {s}.{i}/24 dev p{t}{i}"))
-                && Self::ip(&format!("-n {t}n{i} link set p{t}{i} up"))
-                && Self::ip(&format!("-n {t}n{i} link set lo up"))
-                && Self::ip(&format!("link set v{t}{i} master br{t}"))
-                && Self::ip(&format!("link set v{t}{i} up"));
+            steps.extend([
+                format!("netns add {t}n{i}"),
+                format!("link add v{t}{i} type veth peer name p{t}{i}"),
+                format!("link set p{t}{i} netns {t}n{i}"),
+                format!("-n {t}n{i} addr add {s}.{i}/24 dev p{t}{i}"),
+                format!("-n {t}n{i} link set p{t}{i} up"),
+                format!("-n {t}n{i} link set lo up"),
+                format!("link set v{t}{i} master br{t}"),
+                format!("link set v{t}{i} up"),
+            ]);
         }
-        ok.then_some(n)
+        // On failure `n` is dropped, which removes whatever was created.
+        match steps.iter().find(|step| !Self::ip(step)) {
+            Some(step) => Err(format!("`ip {step}` failed")),
+            None => Ok(n),
+        }
     }
 
     fn namespace(&self, i: usize) -> String {
@@ -711,9 +718,16 @@ impl Drop for Netns {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn processes_finish_exactly_once_while_the_leader_is_cut_off_the_network() {
-    let Some(net) = Netns::create() else {
-        eprintln!("chaos: network namespaces are not available here (not root?); the SIGSTOP test covers an isolated leader");
+    const TEST: &str = "processes_finish_exactly_once_while_the_leader_is_cut_off_the_network";
+    if !privileged::require_root(TEST) || !privileged::require_command(TEST, "ip") {
         return;
+    }
+    let net = match Netns::create() {
+        Ok(net) => net,
+        Err(e) => {
+            privileged::cannot_run(TEST, &format!("network namespaces: {e}"));
+            return;
+        }
     };
     // Nodes listen on the bridge's subnet (not loopback): tokens are required, and set.
     let cluster = ChaosCluster::start_on(
