@@ -19,14 +19,11 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 use suslik_broker::model::history::EventKind;
-use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
-use suslik_broker::model::wire::{
-    PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt, ReleaseResult,
-    StartProcessRequest, StartProcessResponse, TaskStatus, TaskView,
-};
+use suslik_broker::model::wire::{ReleaseBatchResponse, ReleaseReceipt, ReleaseResult, TaskStatus};
 use suslik_broker::model::{Decision, Outcome, ProcessId, ProcessState, TaskId};
 use suslik_client::{
-    Actor, ActorRunner, HttpConfig, HttpTransport, ProcessClient, StartOptions, TaskList, Transport,
+    Actor, ActorRunner, HttpConfig, HttpTransport, ProcessClient, StartOptions, TaskList,
+    Transport, TransportWrapper,
 };
 use suslik_recipes::fanout;
 use suslik_tests::{privileged, runner_config};
@@ -310,22 +307,18 @@ struct Releases {
     failed: usize,
 }
 
-/// An [`HttpTransport`] that records releases and their receipts.
+/// An [`HttpTransport`] that records releases and their receipts; every other call
+/// goes straight through.
 struct Recording {
     inner: HttpTransport,
     log: Arc<Mutex<Releases>>,
 }
 
-impl Transport for Recording {
-    fn start_process(
-        &self,
-        req: StartProcessRequest,
-    ) -> BoxFuture<'_, suslik_client::Result<StartProcessResponse>> {
-        self.inner.start_process(req)
+impl TransportWrapper for Recording {
+    fn inner(&self) -> &dyn Transport {
+        &self.inner
     }
-    fn poll(&self, req: PollRequest) -> BoxFuture<'_, suslik_client::Result<PollResponse>> {
-        self.inner.poll(req)
-    }
+
     fn release(&self, decision: Decision) -> BoxFuture<'_, suslik_client::Result<ReleaseReceipt>> {
         Box::pin(async move {
             let r = self.inner.release(decision.clone()).await;
@@ -337,6 +330,7 @@ impl Transport for Recording {
             r
         })
     }
+
     fn release_batch(
         &self,
         decisions: Vec<Decision>,
@@ -359,65 +353,6 @@ impl Transport for Recording {
             }
             r
         })
-    }
-    fn process(&self, id: ProcessId) -> BoxFuture<'_, suslik_client::Result<ProcessView>> {
-        self.inner.process(id)
-    }
-    fn task(&self, id: TaskId) -> BoxFuture<'_, suslik_client::Result<TaskView>> {
-        self.inner.task(id)
-    }
-    fn resolve_promise(
-        &self,
-        task_id: TaskId,
-        req: ResolvePromiseRequest,
-    ) -> BoxFuture<'_, suslik_client::Result<ResolvePromiseResponse>> {
-        self.inner.resolve_promise(task_id, req)
-    }
-    fn history(
-        &self,
-        id: ProcessId,
-        offset: usize,
-        limit: usize,
-    ) -> BoxFuture<'_, suslik_client::Result<suslik_broker::model::history::HistoryPage>> {
-        self.inner.history(id, offset, limit)
-    }
-    fn abort(
-        &self,
-        req: suslik_broker::model::ops::AbortRequest,
-    ) -> BoxFuture<'_, suslik_client::Result<suslik_broker::model::ops::AbortAnswer>> {
-        self.inner.abort(req)
-    }
-    fn heartbeat(
-        &self,
-        task_id: TaskId,
-        req: suslik_broker::api::HeartbeatRequest,
-    ) -> BoxFuture<'_, suslik_client::Result<suslik_broker::api::HeartbeatResponse>> {
-        self.inner.heartbeat(task_id, req)
-    }
-    fn create_schedule(
-        &self,
-        req: suslik_client::CreateSchedule,
-    ) -> BoxFuture<'_, suslik_client::Result<suslik_client::Schedule>> {
-        self.inner.create_schedule(req)
-    }
-    fn schedule(
-        &self,
-        name: String,
-    ) -> BoxFuture<'_, suslik_client::Result<suslik_client::Schedule>> {
-        self.inner.schedule(name)
-    }
-    fn run_schedule(
-        &self,
-        name: String,
-    ) -> BoxFuture<'_, suslik_client::Result<suslik_broker::model::wire::StartProcessResponse>>
-    {
-        self.inner.run_schedule(name)
-    }
-    fn delete_schedule(
-        &self,
-        name: String,
-    ) -> BoxFuture<'_, suslik_client::Result<suslik_client::Schedule>> {
-        self.inner.delete_schedule(name)
     }
 }
 
