@@ -561,8 +561,26 @@ async fn a_member_with_the_wrong_peer_secret_cannot_take_part() {
     assert_eq!(view.process_id, started.process_id);
 
     // Node 3 hears nothing it accepts and is heard by nobody: it never learns a leader
-    // or applies an entry, and the leader has replicated nothing to it.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // or applies an entry, and the leader has replicated nothing to it. The evidence
+    // that the leader did try: its log shows several of its calls to node 3 refused.
+    let refused = format!("{}/raft/append: HTTP 401", nodes[2].base());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen = nodes[..2]
+            .iter()
+            .flat_map(|n| n.logs())
+            .filter(|l| l.contains(&refused))
+            .count();
+        if seen >= 3 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the leader's calls to node 3 were not refused: saw {seen} of `{refused}` \
+             (openraft errors must be in the nodes' log: check SUSLIK_TEST_LOG)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let (_, third) = nodes[2].api().get_json("/cluster/status").await;
     assert_eq!(third["leader"], Value::Null, "{third}");
     assert_eq!(third["last_applied"], Value::Null, "{third}");

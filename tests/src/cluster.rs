@@ -60,3 +60,27 @@ pub fn port_taken(e: &anyhow::Error) -> bool {
             .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_node_whose_port_is_taken_fails_with_an_error_taken_for_a_clash() {
+        let held = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cfg = NodeConfig::single(dir.path().join("node"));
+        cfg.listen = held.local_addr().expect("addr");
+        let err = Node::start(cfg).await.err().expect("the port is taken");
+        assert!(port_taken(&err), "{err:#}");
+
+        // Any other start error is not a clash.
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"not a directory").expect("write");
+        let err = Node::start(NodeConfig::single(file.join("node")))
+            .await
+            .err()
+            .expect("no data directory under a file");
+        assert!(!port_taken(&err), "{err:#}");
+    }
+}
