@@ -2,13 +2,11 @@
 //! embedded broker and exits 0 with the summary line.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_suslik-bootstrap");
 
 #[test]
 fn demo_runs_every_recipe_and_exits_0_with_the_summary() {
-    let started = Instant::now();
     let out = Command::new(BIN)
         .args(["demo", "--timeout-secs", "60"])
         .output()
@@ -35,11 +33,6 @@ fn demo_runs_every_recipe_and_exits_0_with_the_summary() {
     let expected = format!("{} recipes, ", suslik_recipes::all().len());
     assert!(summary.starts_with(&expected), "{summary}");
     assert!(summary.contains(" processes, all ok"), "{summary}");
-    assert!(
-        started.elapsed() < Duration::from_secs(120),
-        "took {:?}",
-        started.elapsed()
-    );
 }
 
 #[test]

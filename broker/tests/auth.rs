@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::cluster::{free_addr, suslik_cli, Cluster};
+use common::cluster::{launch_members, suslik_cli, Cluster};
 use common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -528,30 +528,23 @@ async fn a_cluster_with_a_peer_secret_forms_and_followers_pass_the_callers_token
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_with_the_wrong_peer_secret_cannot_take_part() {
-    let addrs: Vec<_> = (0..3).map(|_| free_addr()).collect();
-    let peers = addrs
-        .iter()
-        .enumerate()
-        .map(|(i, a)| format!("{}={a}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut nodes = Vec::new();
-    for (i, addr) in addrs.iter().enumerate() {
-        let id = i as u64 + 1;
+    let nodes: Vec<Server> = launch_members(3, |id, peers| {
         let secret = if id == 3 { "a-wrong-secret" } else { PEER };
-        let flags: Vec<String> = [
+        [
             "--node-id",
             &id.to_string(),
             "--peers",
-            &peers,
+            peers,
             "--peer-secret",
             secret,
         ]
         .iter()
         .map(|s| s.to_string())
-        .collect();
-        nodes.push(Server::launch(&format!("n{id}"), *addr, &flags).await);
-    }
+        .collect()
+    })
+    .await
+    .into_values()
+    .collect();
     // Nodes 1 and 2 are a majority: they elect a leader and commit.
     let api = Api::new(&nodes[0].base());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -568,8 +561,26 @@ async fn a_member_with_the_wrong_peer_secret_cannot_take_part() {
     assert_eq!(view.process_id, started.process_id);
 
     // Node 3 hears nothing it accepts and is heard by nobody: it never learns a leader
-    // or applies an entry, and the leader has replicated nothing to it.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // or applies an entry, and the leader has replicated nothing to it. The evidence
+    // that the leader did try: its log shows several of its calls to node 3 refused.
+    let refused = format!("{}/raft/append: HTTP 401", nodes[2].base());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen = nodes[..2]
+            .iter()
+            .flat_map(|n| n.logs())
+            .filter(|l| l.contains(&refused))
+            .count();
+        if seen >= 3 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the leader's calls to node 3 were not refused: saw {seen} of `{refused}` \
+             (openraft errors must be in the nodes' log: check SUSLIK_TEST_LOG)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let (_, third) = nodes[2].api().get_json("/cluster/status").await;
     assert_eq!(third["leader"], Value::Null, "{third}");
     assert_eq!(third["last_applied"], Value::Null, "{third}");

@@ -9,27 +9,61 @@ use suslik_broker::model::wire::{PollResponse, ProcessView, ReleaseReceipt, Star
 use suslik_broker::model::ProcessState;
 use suslik_broker::{Node, NodeConfig};
 
-fn free_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
+/// How many times [`start_cluster`] starts the cluster on fresh ports before giving up.
+const START_ATTEMPTS: usize = 4;
+
+/// Node `i` of the cluster gets data directory `dirs[i]`/`try<attempt>`.
+///
+/// Why not port 0: each node's `peers` must name every member's address before any of
+/// them starts, so the ports are picked up front (bind port 0, read it, let it go) and
+/// another process may take one first. A node that then cannot bind its port is such a
+/// clash: the nodes started so far are shut down and the start is redone on fresh
+/// ports in fresh data directories (node 1 persists the initial membership, addresses
+/// included), up to [`START_ATTEMPTS`] times; any other start error fails the test.
+async fn start_cluster(dirs: &[tempfile::TempDir]) -> Vec<Node> {
+    for attempt in 0..START_ATTEMPTS {
+        let addrs: Vec<SocketAddr> = (0..dirs.len())
+            .map(|_| {
+                let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+                l.local_addr().expect("addr")
+            })
+            .collect();
+        let peers: BTreeMap<u64, String> = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (i as u64 + 1, a.to_string()))
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, dir) in dirs.iter().enumerate() {
+            let mut cfg = NodeConfig::single(dir.path().join(format!("try{attempt}")));
+            cfg.node_id = i as u64 + 1;
+            cfg.listen = addrs[i];
+            cfg.peers = peers.clone();
+            match Node::start(cfg).await {
+                Ok(node) => nodes.push(node),
+                Err(e) if port_taken(&e) => {
+                    eprintln!("port {} was taken, starting again: {e:#}", addrs[i]);
+                    break;
+                }
+                Err(e) => panic!("node {} does not start: {e:#}", i + 1),
+            }
+        }
+        if nodes.len() == dirs.len() {
+            return nodes;
+        }
+        for n in nodes {
+            n.shutdown().await.expect("shutdown");
+        }
+    }
+    panic!("no cluster started in {START_ATTEMPTS} attempts: ports kept being taken");
 }
 
-async fn start_cluster(dirs: &[tempfile::TempDir]) -> Vec<Node> {
-    let addrs: Vec<SocketAddr> = (0..dirs.len()).map(|_| free_addr()).collect();
-    let peers: BTreeMap<u64, String> = addrs
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (i as u64 + 1, a.to_string()))
-        .collect();
-    let mut nodes = Vec::new();
-    for (i, dir) in dirs.iter().enumerate() {
-        let mut cfg = NodeConfig::single(dir.path().to_path_buf());
-        cfg.node_id = i as u64 + 1;
-        cfg.listen = addrs[i];
-        cfg.peers = peers.clone();
-        nodes.push(Node::start(cfg).await.expect("node starts"));
-    }
-    nodes
+/// Whether a node failed to start because its address was in use.
+fn port_taken(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+    })
 }
 
 async fn leader_of(nodes: &[Node], not: Option<u64>) -> u64 {
@@ -159,8 +193,8 @@ async fn followers_forward_to_the_leader_and_the_cluster_survives_losing_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_raft_core_fails_health_and_readiness() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut cfg = NodeConfig::single(dir.path().to_path_buf());
-    cfg.listen = free_addr();
+    // Port 0 (the default): the node binds a free port and says which.
+    let cfg = NodeConfig::single(dir.path().to_path_buf());
     let node = Node::start(cfg).await.expect("node starts");
     let base = format!("http://{}", node.local_addr());
     let client = reqwest::Client::new();

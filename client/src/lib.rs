@@ -80,7 +80,7 @@ pub use process::{ProcessClient, StartOptions};
 pub use promise::{NoWait, Promise};
 pub use runner::{ActorRunner, RunnerConfig, RunnerHandle, RunnerStats};
 pub use task_error::TaskError;
-pub use transport::{HttpConfig, HttpTransport, InProcessTransport, Transport};
+pub use transport::{HttpConfig, HttpTransport, InProcessTransport, Transport, TransportWrapper};
 pub use worker::{TypedWorker, Worker, WorkerBuilder};
 
 /// Error types the SDK itself releases tasks with.

@@ -21,7 +21,7 @@ use suslik_client::error_types::{PANIC, UNKNOWN_METHOD};
 use suslik_client::transport::Backoff;
 use suslik_client::{
     ActorId, ActorRunner, Error, Millis, ProcessId, ProcessState, Result, RunnerConfig, TaskError,
-    TaskId, TaskList, Transport, WorkerBuilder,
+    TaskId, TaskList, Transport, TransportWrapper, WorkerBuilder,
 };
 
 #[derive(Default)]
@@ -104,12 +104,72 @@ fn receipt(d: &Decision) -> ReleaseReceipt {
     }
 }
 
-impl Transport for Fake {
-    fn start_process(
+/// A transport on which every call fails with "not scripted": what [`Fake`] does
+/// not script.
+struct Unscripted;
+
+fn not_scripted<'a, T: Send + 'a>() -> BoxFuture<'a, Result<T>> {
+    Box::pin(async { Err(Error::Invalid("not scripted".into())) })
+}
+
+impl Transport for Unscripted {
+    fn start_process(&self, _: StartProcessRequest) -> BoxFuture<'_, Result<StartProcessResponse>> {
+        not_scripted()
+    }
+    fn poll(&self, _: PollRequest) -> BoxFuture<'_, Result<PollResponse>> {
+        not_scripted()
+    }
+    fn release(&self, _: Decision) -> BoxFuture<'_, Result<ReleaseReceipt>> {
+        not_scripted()
+    }
+    fn release_batch(&self, _: Vec<Decision>) -> BoxFuture<'_, Result<ReleaseBatchResponse>> {
+        not_scripted()
+    }
+    fn process(&self, _: ProcessId) -> BoxFuture<'_, Result<ProcessView>> {
+        not_scripted()
+    }
+    fn task(&self, _: TaskId) -> BoxFuture<'_, Result<TaskView>> {
+        not_scripted()
+    }
+    fn resolve_promise(
         &self,
-        _req: StartProcessRequest,
-    ) -> BoxFuture<'_, Result<StartProcessResponse>> {
-        Box::pin(async { Err(Error::Invalid("not scripted".into())) })
+        _: TaskId,
+        _: ResolvePromiseRequest,
+    ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
+        not_scripted()
+    }
+    fn history(&self, _: ProcessId, _: usize, _: usize) -> BoxFuture<'_, Result<HistoryPage>> {
+        not_scripted()
+    }
+    fn abort(&self, _: AbortRequest) -> BoxFuture<'_, Result<AbortAnswer>> {
+        not_scripted()
+    }
+    fn heartbeat(
+        &self,
+        _: TaskId,
+        _: HeartbeatRequest,
+    ) -> BoxFuture<'_, Result<HeartbeatResponse>> {
+        not_scripted()
+    }
+    fn create_schedule(&self, _: CreateSchedule) -> BoxFuture<'_, Result<Schedule>> {
+        not_scripted()
+    }
+    fn schedule(&self, _: String) -> BoxFuture<'_, Result<Schedule>> {
+        not_scripted()
+    }
+    fn run_schedule(&self, _: String) -> BoxFuture<'_, Result<StartProcessResponse>> {
+        not_scripted()
+    }
+    fn delete_schedule(&self, _: String) -> BoxFuture<'_, Result<Schedule>> {
+        not_scripted()
+    }
+}
+
+/// The fake scripts polls, releases and heartbeats; every other call is
+/// [`Unscripted`].
+impl TransportWrapper for Fake {
+    fn inner(&self) -> &dyn Transport {
+        &Unscripted
     }
 
     fn poll(&self, req: PollRequest) -> BoxFuture<'_, Result<PollResponse>> {
@@ -171,35 +231,6 @@ impl Transport for Fake {
         })
     }
 
-    fn process(&self, _id: ProcessId) -> BoxFuture<'_, Result<ProcessView>> {
-        Box::pin(async { Err(Error::Invalid("not scripted".into())) })
-    }
-
-    fn task(&self, _id: TaskId) -> BoxFuture<'_, Result<TaskView>> {
-        Box::pin(async { Err(Error::Invalid("not scripted".into())) })
-    }
-
-    fn resolve_promise(
-        &self,
-        _id: TaskId,
-        _req: ResolvePromiseRequest,
-    ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
-        Box::pin(async { Err(Error::Invalid("not scripted".into())) })
-    }
-
-    fn history(
-        &self,
-        _id: ProcessId,
-        _offset: usize,
-        _limit: usize,
-    ) -> BoxFuture<'_, Result<HistoryPage>> {
-        Box::pin(async { Err(Error::Invalid("not scripted".into())) })
-    }
-
-    fn abort(&self, _req: AbortRequest) -> BoxFuture<'_, Result<AbortAnswer>> {
-        Box::pin(async { Err(Error::Invalid("not scripted".into())) })
-    }
-
     fn heartbeat(
         &self,
         task_id: TaskId,
@@ -212,22 +243,6 @@ impl Transport for Fake {
                 lease_until: Millis::now().plus(extend),
             })
         })
-    }
-
-    fn create_schedule(&self, _req: CreateSchedule) -> BoxFuture<'_, Result<Schedule>> {
-        Box::pin(async { Err(Error::Invalid("not scripted".into())) })
-    }
-
-    fn schedule(&self, _name: String) -> BoxFuture<'_, Result<Schedule>> {
-        Box::pin(async { Err(Error::Invalid("not scripted".into())) })
-    }
-
-    fn run_schedule(&self, _name: String) -> BoxFuture<'_, Result<StartProcessResponse>> {
-        Box::pin(async { Err(Error::Invalid("not scripted".into())) })
-    }
-
-    fn delete_schedule(&self, _name: String) -> BoxFuture<'_, Result<Schedule>> {
-        Box::pin(async { Err(Error::Invalid("not scripted".into())) })
     }
 }
 

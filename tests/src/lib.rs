@@ -6,6 +6,7 @@
 //! never waits long, and nothing here sleeps for a fixed time: waits are for
 //! conditions ([`eventually`]), with generous deadlines.
 
+pub mod cluster;
 pub mod privileged;
 mod suslik_bin;
 pub mod webdriver;

@@ -1,5 +1,5 @@
 //! A minimal WebDriver client for the console's browser tests: starts Debian's
-//! `chromedriver` on a free port, opens one headless Chromium session with a fresh
+//! `chromedriver` on port 0 (it binds a free port and prints which), opens one headless Chromium session with a fresh
 //! profile, and offers the few calls the tests need (navigate, find, click, type, run
 //! a script, wait for a condition, take a screenshot).
 //!
@@ -11,6 +11,7 @@
 use anyhow::{anyhow, bail, Context};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -66,22 +67,22 @@ impl Browser {
     pub async fn launch() -> anyhow::Result<Browser> {
         let driver_bin = binary("SUSLIK_CHROMEDRIVER", "/usr/bin/chromedriver");
         let chromium = binary("SUSLIK_CHROMIUM", "/usr/bin/chromium");
-        let port = free_port()?;
-        let driver = Command::new(&driver_bin)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+        // Port 0: chromedriver binds a free port and says which on stdout.
+        let mut driver = Command::new(&driver_bin)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
             .with_context(|| {
                 format!("cannot run {driver_bin} (install Debian's chromium and chromium-driver)")
             })?;
+        let stdout = driver.stdout.take();
         let profile = tempfile::tempdir()?;
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(60))
             .build()?;
-        let base = format!("http://127.0.0.1:{port}");
         let mut browser = Browser {
             driver,
             http,
@@ -89,6 +90,21 @@ impl Browser {
             killed: false,
             _profile: profile,
         };
+        let stdout = stdout.ok_or_else(|| anyhow!("no stdout of chromedriver"))?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Drain stdout for the driver's whole life (a full pipe would block it).
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(port) = announced_port(&line) {
+                    let _ = tx.send(port);
+                }
+            }
+        });
+        let port = tokio::task::spawn_blocking(move || rx.recv_timeout(WAIT))
+            .await?
+            .map_err(|_| anyhow!("chromedriver did not say which port it listens on"))?;
+        let base = format!("http://127.0.0.1:{port}");
         browser.wait_for_driver(&base).await?;
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
         args.push(format!(
@@ -320,9 +336,13 @@ impl Drop for Browser {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-    Ok(l.local_addr()?.port())
+/// The port in chromedriver's `ChromeDriver was started successfully on port N.`
+fn announced_port(line: &str) -> Option<u16> {
+    line.trim()
+        .strip_prefix("ChromeDriver was started successfully on port ")?
+        .trim_end_matches('.')
+        .parse()
+        .ok()
 }
 
 /// Standard base64 (with padding), as WebDriver sends screenshots.
@@ -356,7 +376,20 @@ fn decode_base64(text: &str) -> anyhow::Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::decode_base64;
+    use super::{announced_port, decode_base64};
+
+    #[test]
+    fn the_port_chromedriver_announces_is_read_from_its_line() {
+        assert_eq!(
+            announced_port("ChromeDriver was started successfully on port 36297."),
+            Some(36297)
+        );
+        assert_eq!(announced_port("Only local connections are allowed."), None);
+        assert_eq!(
+            announced_port("Starting ChromeDriver 148.0 on port 0"),
+            None
+        );
+    }
 
     #[test]
     fn base64_decodes_with_and_without_padding() {

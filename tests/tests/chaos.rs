@@ -11,24 +11,22 @@
 
 use futures::future::BoxFuture;
 use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 use suslik_broker::model::history::EventKind;
-use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
-use suslik_broker::model::wire::{
-    PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt, ReleaseResult,
-    StartProcessRequest, StartProcessResponse, TaskStatus, TaskView,
-};
+use suslik_broker::model::wire::{ReleaseBatchResponse, ReleaseReceipt, ReleaseResult, TaskStatus};
 use suslik_broker::model::{Decision, Outcome, ProcessId, ProcessState, TaskId};
 use suslik_client::{
-    Actor, ActorRunner, HttpConfig, HttpTransport, ProcessClient, StartOptions, TaskList, Transport,
+    Actor, ActorRunner, HttpConfig, HttpTransport, ProcessClient, StartOptions, TaskList,
+    Transport, TransportWrapper,
 };
 use suslik_recipes::fanout;
-use suslik_tests::runner_config;
+use suslik_tests::{privileged, runner_config};
 
 const ACTOR_TOKEN: &str = "chaos-actor";
 const OPERATOR_TOKEN: &str = "chaos-operator";
@@ -80,6 +78,15 @@ fn suslik_bin() -> PathBuf {
         .clone()
 }
 
+/// How many times [`ChaosCluster::start`] starts the cluster on fresh ports.
+const START_ATTEMPTS: usize = 4;
+
+/// How long a node may take to print its address.
+const STARTUP: Duration = Duration::from_secs(60);
+
+/// The line `suslik serve` prints on stdout once it listens.
+const LISTENING: &str = "suslik listening on http://";
+
 fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -96,6 +103,8 @@ struct NodeProc {
     peers: String,
     netns: Option<String>,
     child: Option<Child>,
+    /// Signalled once the running child printed its address.
+    listening: Option<mpsc::Receiver<()>>,
 }
 
 impl NodeProc {
@@ -110,7 +119,7 @@ impl NodeProc {
             }
             None => Command::new(suslik_bin()),
         };
-        let child = cmd
+        let mut child = cmd
             .arg("serve")
             .args(["--node-id", &self.id.to_string()])
             .args(["--listen", &self.addr.to_string()])
@@ -126,11 +135,32 @@ impl NodeProc {
             .env("SUSLIK_PEER_SECRET", PEER_SECRET)
             .env("RUST_LOG", "error")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn suslik");
+        let (tx, rx) = mpsc::channel();
+        if let Some(stdout) = child.stdout.take() {
+            // Drain stdout for the child's whole life (a full pipe would block it).
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if line.starts_with(LISTENING) {
+                        let _ = tx.send(());
+                    }
+                }
+            });
+        }
         self.child = Some(child);
+        self.listening = Some(rx);
+    }
+
+    /// Waits until the child started last prints its address; false if it exits (or
+    /// stays silent for [`STARTUP`]) first, e.g. because its port is taken.
+    fn came_up(&mut self) -> bool {
+        self.listening
+            .take()
+            .is_some_and(|rx| rx.recv_timeout(STARTUP).is_ok())
     }
 
     fn kill(&mut self) {
@@ -166,12 +196,43 @@ struct ChaosCluster {
 }
 
 impl ChaosCluster {
+    /// Three nodes on loopback.
+    ///
+    /// Why not port 0: each node's `--peers` must name every member's address before
+    /// any of them starts, so the ports are picked up front (bind port 0, read it, let
+    /// it go) and another process may take one before its node binds it. A node that
+    /// exits without printing its address is taken for such a clash: the cluster is
+    /// killed and started again on fresh ports and fresh data directories, up to
+    /// [`START_ATTEMPTS`] times. A node restarted during the chaos takes its old port
+    /// again; that cannot move (its peers know it), but it is only free for a moment.
     fn start() -> ChaosCluster {
-        ChaosCluster::start_on((0..3).map(|_| free_addr()).collect(), vec![None; 3])
+        for _ in 0..START_ATTEMPTS {
+            let mut cluster =
+                ChaosCluster::spawn_on((0..3).map(|_| free_addr()).collect(), vec![None; 3]);
+            if cluster.nodes.iter_mut().all(NodeProc::came_up) {
+                return cluster;
+            }
+            eprintln!("chaos: a node did not come up (port taken?), starting again");
+        }
+        panic!("chaos: no cluster came up in {START_ATTEMPTS} attempts");
     }
 
     /// Three nodes at `addrs`, node i in network namespace `netns[i]` if given.
     fn start_on(addrs: Vec<SocketAddr>, netns: Vec<Option<String>>) -> ChaosCluster {
+        let mut cluster = ChaosCluster::spawn_on(addrs, netns);
+        for n in &mut cluster.nodes {
+            assert!(
+                n.came_up(),
+                "chaos: node {} at {} did not come up",
+                n.id,
+                n.addr
+            );
+        }
+        cluster
+    }
+
+    /// Spawns three nodes at `addrs` without waiting for them.
+    fn spawn_on(addrs: Vec<SocketAddr>, netns: Vec<Option<String>>) -> ChaosCluster {
         let peers = addrs
             .iter()
             .enumerate()
@@ -188,6 +249,7 @@ impl ChaosCluster {
                 peers: peers.clone(),
                 netns: netns[i].clone(),
                 child: None,
+                listening: None,
             })
             .collect();
         for n in &mut nodes {
@@ -245,22 +307,18 @@ struct Releases {
     failed: usize,
 }
 
-/// An [`HttpTransport`] that records releases and their receipts.
+/// An [`HttpTransport`] that records releases and their receipts; every other call
+/// goes straight through.
 struct Recording {
     inner: HttpTransport,
     log: Arc<Mutex<Releases>>,
 }
 
-impl Transport for Recording {
-    fn start_process(
-        &self,
-        req: StartProcessRequest,
-    ) -> BoxFuture<'_, suslik_client::Result<StartProcessResponse>> {
-        self.inner.start_process(req)
+impl TransportWrapper for Recording {
+    fn inner(&self) -> &dyn Transport {
+        &self.inner
     }
-    fn poll(&self, req: PollRequest) -> BoxFuture<'_, suslik_client::Result<PollResponse>> {
-        self.inner.poll(req)
-    }
+
     fn release(&self, decision: Decision) -> BoxFuture<'_, suslik_client::Result<ReleaseReceipt>> {
         Box::pin(async move {
             let r = self.inner.release(decision.clone()).await;
@@ -272,6 +330,7 @@ impl Transport for Recording {
             r
         })
     }
+
     fn release_batch(
         &self,
         decisions: Vec<Decision>,
@@ -294,65 +353,6 @@ impl Transport for Recording {
             }
             r
         })
-    }
-    fn process(&self, id: ProcessId) -> BoxFuture<'_, suslik_client::Result<ProcessView>> {
-        self.inner.process(id)
-    }
-    fn task(&self, id: TaskId) -> BoxFuture<'_, suslik_client::Result<TaskView>> {
-        self.inner.task(id)
-    }
-    fn resolve_promise(
-        &self,
-        task_id: TaskId,
-        req: ResolvePromiseRequest,
-    ) -> BoxFuture<'_, suslik_client::Result<ResolvePromiseResponse>> {
-        self.inner.resolve_promise(task_id, req)
-    }
-    fn history(
-        &self,
-        id: ProcessId,
-        offset: usize,
-        limit: usize,
-    ) -> BoxFuture<'_, suslik_client::Result<suslik_broker::model::history::HistoryPage>> {
-        self.inner.history(id, offset, limit)
-    }
-    fn abort(
-        &self,
-        req: suslik_broker::model::ops::AbortRequest,
-    ) -> BoxFuture<'_, suslik_client::Result<suslik_broker::model::ops::AbortAnswer>> {
-        self.inner.abort(req)
-    }
-    fn heartbeat(
-        &self,
-        task_id: TaskId,
-        req: suslik_broker::api::HeartbeatRequest,
-    ) -> BoxFuture<'_, suslik_client::Result<suslik_broker::api::HeartbeatResponse>> {
-        self.inner.heartbeat(task_id, req)
-    }
-    fn create_schedule(
-        &self,
-        req: suslik_client::CreateSchedule,
-    ) -> BoxFuture<'_, suslik_client::Result<suslik_client::Schedule>> {
-        self.inner.create_schedule(req)
-    }
-    fn schedule(
-        &self,
-        name: String,
-    ) -> BoxFuture<'_, suslik_client::Result<suslik_client::Schedule>> {
-        self.inner.schedule(name)
-    }
-    fn run_schedule(
-        &self,
-        name: String,
-    ) -> BoxFuture<'_, suslik_client::Result<suslik_broker::model::wire::StartProcessResponse>>
-    {
-        self.inner.run_schedule(name)
-    }
-    fn delete_schedule(
-        &self,
-        name: String,
-    ) -> BoxFuture<'_, suslik_client::Result<suslik_client::Schedule>> {
-        self.inner.delete_schedule(name)
     }
 }
 
@@ -589,29 +589,36 @@ impl Netns {
             .is_ok_and(|s| s.success())
     }
 
-    /// Sets the network up; None where that is not allowed (not root, no `ip`).
-    fn create() -> Option<Netns> {
+    /// Sets the network up, or says which step failed (e.g. no CAP_NET_ADMIN).
+    fn create() -> Result<Netns, String> {
         let pid = std::process::id();
         let n = Netns {
             tag: format!("sf{:x}", pid % 0xfff),
             subnet: format!("10.202.{}", pid % 250),
         };
         let (t, s) = (&n.tag, &n.subnet);
-        let mut ok = Self::ip(&format!("link add br{t} type bridge"))
-            && Self::ip(&format!("addr add {s}.254/24 dev br{t}"))
-            && Self::ip(&format!("link set br{t} up"));
+        let mut steps = vec![
+            format!("link add br{t} type bridge"),
+            format!("addr add {s}.254/24 dev br{t}"),
+            format!("link set br{t} up"),
+        ];
         for i in 1..=3 {
-            ok = ok
-                && Self::ip(&format!("netns add {t}n{i}"))
-                && Self::ip(&format!("link add v{t}{i} type veth peer name p{t}{i}"))
-                && Self::ip(&format!("link set p{t}{i} netns {t}n{i}"))
-                && Self::ip(&format!("-n {t}n{i} addr add {s}.{i}/24 dev p{t}{i}"))
-                && Self::ip(&format!("-n {t}n{i} link set p{t}{i} up"))
-                && Self::ip(&format!("-n {t}n{i} link set lo up"))
-                && Self::ip(&format!("link set v{t}{i} master br{t}"))
-                && Self::ip(&format!("link set v{t}{i} up"));
+            steps.extend([
+                format!("netns add {t}n{i}"),
+                format!("link add v{t}{i} type veth peer name p{t}{i}"),
+                format!("link set p{t}{i} netns {t}n{i}"),
+                format!("-n {t}n{i} addr add {s}.{i}/24 dev p{t}{i}"),
+                format!("-n {t}n{i} link set p{t}{i} up"),
+                format!("-n {t}n{i} link set lo up"),
+                format!("link set v{t}{i} master br{t}"),
+                format!("link set v{t}{i} up"),
+            ]);
         }
-        ok.then_some(n)
+        // On failure `n` is dropped, which removes whatever was created.
+        match steps.iter().find(|step| !Self::ip(step)) {
+            Some(step) => Err(format!("`ip {step}` failed")),
+            None => Ok(n),
+        }
     }
 
     fn namespace(&self, i: usize) -> String {
@@ -646,9 +653,16 @@ impl Drop for Netns {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn processes_finish_exactly_once_while_the_leader_is_cut_off_the_network() {
-    let Some(net) = Netns::create() else {
-        eprintln!("chaos: network namespaces are not available here (not root?); the SIGSTOP test covers an isolated leader");
+    const TEST: &str = "processes_finish_exactly_once_while_the_leader_is_cut_off_the_network";
+    if !privileged::require_root(TEST) || !privileged::require_command(TEST, "ip") {
         return;
+    }
+    let net = match Netns::create() {
+        Ok(net) => net,
+        Err(e) => {
+            privileged::cannot_run(TEST, &format!("network namespaces: {e}"));
+            return;
+        }
     };
     // Nodes listen on the bridge's subnet (not loopback): tokens are required, and set.
     let cluster = ChaosCluster::start_on(

@@ -3,17 +3,13 @@
 //! SDK runner the container is built on) finishes every process started before and
 //! after the leader goes away.
 
-use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::time::Duration;
-use suslik_broker::{Node, NodeConfig};
+use suslik_broker::Node;
 use suslik_client::{Actor, ActorRunner, HttpTransport, ProcessClient, StartOptions, TaskList};
 use suslik_recipes::fanout;
+use suslik_tests::cluster::start_cluster;
 use suslik_tests::{runner_config, PATIENCE};
-
-fn free_addr() -> anyhow::Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
-}
 
 /// The leader every node agrees on, other than `not`.
 async fn agreed_leader(nodes: &[Node], not: Option<u64>) -> anyhow::Result<u64> {
@@ -34,23 +30,9 @@ async fn agreed_leader(nodes: &[Node], not: Option<u64>) -> anyhow::Result<u64> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn actors_on_a_node_list_keep_working_when_the_leader_dies() -> anyhow::Result<()> {
-    let dirs: Vec<tempfile::TempDir> = (0..3)
-        .map(|_| tempfile::tempdir())
-        .collect::<Result<_, _>>()?;
-    let addrs: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect::<Result<_, _>>()?;
-    let peers: BTreeMap<u64, String> = addrs
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (i as u64 + 1, a.to_string()))
-        .collect();
-    let mut nodes = Vec::new();
-    for (i, dir) in dirs.iter().enumerate() {
-        let mut cfg = NodeConfig::single(dir.path().join("node"));
-        cfg.node_id = i as u64 + 1;
-        cfg.listen = addrs[i];
-        cfg.peers = peers.clone();
-        nodes.push(Node::start(cfg).await?);
-    }
+    let dir = tempfile::tempdir()?;
+    let mut nodes = start_cluster(dir.path(), 3).await?;
+    let addrs: Vec<SocketAddr> = nodes.iter().map(Node::local_addr).collect();
     let leader = agreed_leader(&nodes, None).await?;
 
     // The client side knows all three addresses, as a container's config would.

@@ -8,17 +8,9 @@
 use futures::future::BoxFuture;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
-use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
-use suslik_broker::model::history::HistoryPage;
-use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
-use suslik_broker::model::schedule::{CreateSchedule, Schedule};
-use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
-use suslik_broker::model::wire::{
-    PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt,
-    StartProcessRequest, StartProcessResponse, TaskView,
-};
+use suslik_broker::model::wire::{PollRequest, PollResponse, ReleaseBatchResponse, ReleaseReceipt};
 use suslik_broker::model::Decision;
-use suslik_client::{ProcessId, Result, TaskId, Transport};
+use suslik_client::{Result, TaskId, Transport, TransportWrapper};
 
 /// The set of tasks in flight, shared by all pollers of a container.
 #[derive(Debug, Default)]
@@ -60,12 +52,9 @@ impl TrackingTransport {
     }
 }
 
-impl Transport for TrackingTransport {
-    fn start_process(
-        &self,
-        req: StartProcessRequest,
-    ) -> BoxFuture<'_, Result<StartProcessResponse>> {
-        self.inner.start_process(req)
+impl TransportWrapper for TrackingTransport {
+    fn inner(&self) -> &dyn Transport {
+        &*self.inner
     }
 
     fn poll(&self, req: PollRequest) -> BoxFuture<'_, Result<PollResponse>> {
@@ -100,58 +89,5 @@ impl Transport for TrackingTransport {
             }
             result
         })
-    }
-
-    fn process(&self, id: ProcessId) -> BoxFuture<'_, Result<ProcessView>> {
-        self.inner.process(id)
-    }
-
-    fn task(&self, id: TaskId) -> BoxFuture<'_, Result<TaskView>> {
-        self.inner.task(id)
-    }
-
-    fn resolve_promise(
-        &self,
-        id: TaskId,
-        req: ResolvePromiseRequest,
-    ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
-        self.inner.resolve_promise(id, req)
-    }
-
-    fn history(
-        &self,
-        id: ProcessId,
-        offset: usize,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<HistoryPage>> {
-        self.inner.history(id, offset, limit)
-    }
-
-    fn abort(&self, req: AbortRequest) -> BoxFuture<'_, Result<AbortAnswer>> {
-        self.inner.abort(req)
-    }
-
-    fn heartbeat(
-        &self,
-        task_id: TaskId,
-        req: HeartbeatRequest,
-    ) -> BoxFuture<'_, Result<HeartbeatResponse>> {
-        self.inner.heartbeat(task_id, req)
-    }
-
-    fn create_schedule(&self, req: CreateSchedule) -> BoxFuture<'_, Result<Schedule>> {
-        self.inner.create_schedule(req)
-    }
-
-    fn schedule(&self, name: String) -> BoxFuture<'_, Result<Schedule>> {
-        self.inner.schedule(name)
-    }
-
-    fn run_schedule(&self, name: String) -> BoxFuture<'_, Result<StartProcessResponse>> {
-        self.inner.run_schedule(name)
-    }
-
-    fn delete_schedule(&self, name: String) -> BoxFuture<'_, Result<Schedule>> {
-        self.inner.delete_schedule(name)
     }
 }

@@ -7,17 +7,11 @@ use super::Profiler;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Instant;
-use suslik_broker::api::{HeartbeatRequest, HeartbeatResponse};
-use suslik_broker::model::history::HistoryPage;
-use suslik_broker::model::ops::{AbortAnswer, AbortRequest};
-use suslik_broker::model::schedule::{CreateSchedule, Schedule};
-use suslik_broker::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
 use suslik_broker::model::wire::{
-    PollRequest, PollResponse, ProcessView, ReleaseBatchResponse, ReleaseReceipt, ReleaseResult,
-    StartProcessRequest, StartProcessResponse, TaskView,
+    PollRequest, PollResponse, ReleaseBatchResponse, ReleaseReceipt, ReleaseResult,
 };
 use suslik_broker::model::Decision;
-use suslik_client::{ActorId, ProcessId, Result, TaskId, Transport};
+use suslik_client::{ActorId, Result, Transport, TransportWrapper};
 
 /// Times polls and releases of one actor's pollers.
 pub struct ProfiledTransport {
@@ -37,12 +31,9 @@ impl ProfiledTransport {
     }
 }
 
-impl Transport for ProfiledTransport {
-    fn start_process(
-        &self,
-        req: StartProcessRequest,
-    ) -> BoxFuture<'_, Result<StartProcessResponse>> {
-        self.inner.start_process(req)
+impl TransportWrapper for ProfiledTransport {
+    fn inner(&self) -> &dyn Transport {
+        &*self.inner
     }
 
     fn poll(&self, req: PollRequest) -> BoxFuture<'_, Result<PollResponse>> {
@@ -84,58 +75,5 @@ impl Transport for ProfiledTransport {
                 .on_release(&self.actor, n, started.elapsed(), ok);
             result
         })
-    }
-
-    fn process(&self, id: ProcessId) -> BoxFuture<'_, Result<ProcessView>> {
-        self.inner.process(id)
-    }
-
-    fn task(&self, id: TaskId) -> BoxFuture<'_, Result<TaskView>> {
-        self.inner.task(id)
-    }
-
-    fn resolve_promise(
-        &self,
-        id: TaskId,
-        req: ResolvePromiseRequest,
-    ) -> BoxFuture<'_, Result<ResolvePromiseResponse>> {
-        self.inner.resolve_promise(id, req)
-    }
-
-    fn history(
-        &self,
-        id: ProcessId,
-        offset: usize,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<HistoryPage>> {
-        self.inner.history(id, offset, limit)
-    }
-
-    fn abort(&self, req: AbortRequest) -> BoxFuture<'_, Result<AbortAnswer>> {
-        self.inner.abort(req)
-    }
-
-    fn heartbeat(
-        &self,
-        task_id: TaskId,
-        req: HeartbeatRequest,
-    ) -> BoxFuture<'_, Result<HeartbeatResponse>> {
-        self.inner.heartbeat(task_id, req)
-    }
-
-    fn create_schedule(&self, req: CreateSchedule) -> BoxFuture<'_, Result<Schedule>> {
-        self.inner.create_schedule(req)
-    }
-
-    fn schedule(&self, name: String) -> BoxFuture<'_, Result<Schedule>> {
-        self.inner.schedule(name)
-    }
-
-    fn run_schedule(&self, name: String) -> BoxFuture<'_, Result<StartProcessResponse>> {
-        self.inner.run_schedule(name)
-    }
-
-    fn delete_schedule(&self, name: String) -> BoxFuture<'_, Result<Schedule>> {
-        self.inner.delete_schedule(name)
     }
 }

@@ -104,7 +104,8 @@ struct ServeArgs {
     /// Directory for the Raft log, vote and snapshots [default: ./data]
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Address for the HTTP API and Raft RPC [default: 127.0.0.1:7700]
+    /// Address for the HTTP API and Raft RPC [default: 127.0.0.1:7700]. Port 0 picks a
+    /// free port: once listening, serve prints `suslik listening on http://ADDR` on stdout.
     #[arg(long)]
     listen: Option<SocketAddr>,
     /// This node's id in the cluster [default: 1]

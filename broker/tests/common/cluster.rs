@@ -1,7 +1,8 @@
 //! Test support for clusters of real `suslik serve` processes on loopback.
 //!
 //! [`Cluster::start`] picks every node's port up front (each node's `--peers` names all
-//! of them), starts the nodes and waits for an agreed leader. Nodes keep their address
+//! of them; see [`launch_members`] for why and how a taken port is handled), starts the
+//! nodes and waits for an agreed leader. Nodes keep their address
 //! across restarts. [`FailoverApi`] is a client that talks to any node and moves on to
 //! the next one on a connection error or a 503, the way a cluster-aware client would.
 
@@ -24,10 +25,60 @@ use tokio::time::Instant;
 /// a call that fails over).
 pub const WAIT: Duration = Duration::from_secs(60);
 
-/// A loopback address with a port nobody listens on right now.
-pub fn free_addr() -> SocketAddr {
+/// How many times [`launch_members`] starts a cluster on fresh ports before giving up.
+const START_ATTEMPTS: usize = 4;
+
+/// A loopback address with a port nobody listens on right now (and may take before the
+/// caller does: only [`launch_members`] uses it, and retries when that happens).
+fn free_addr() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr")
+}
+
+/// Starts Raft members `1..=n` of a new cluster on loopback, each with the flags
+/// `flags(id, peers)` (`peers` is the `--peers` value naming every member), without
+/// waiting for a leader.
+///
+/// Why not port 0: every member's `--peers` must name every member's address before
+/// any of them starts, so the ports are picked up front (bind port 0, read it, let it
+/// go), and another process may take one before its node binds it. A member that
+/// exits without printing its address is taken for such a clash: all members are
+/// killed and the whole start is redone on fresh ports and fresh data directories (the
+/// first member persists the initial membership, addresses included), up to
+/// [`START_ATTEMPTS`] times. Holding the ports instead until the children bind them is
+/// not possible across processes (the server would need `SO_REUSEPORT`). A member
+/// restarted later takes its old port again: that cannot move (its peers know it), but
+/// it is only free for a moment between the kill and the restart.
+pub async fn launch_members(
+    n: u64,
+    flags: impl Fn(u64, &str) -> Vec<String>,
+) -> BTreeMap<u64, Server> {
+    let mut failures = Vec::new();
+    for _ in 0..START_ATTEMPTS {
+        let addrs: BTreeMap<u64, SocketAddr> = (1..=n).map(|id| (id, free_addr())).collect();
+        let peers = addrs
+            .iter()
+            .map(|(id, a)| format!("{id}={a}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes = BTreeMap::new();
+        for (id, addr) in &addrs {
+            match Server::try_launch(&format!("n{id}"), *addr, &flags(*id, &peers)).await {
+                Ok(node) => {
+                    nodes.insert(*id, node);
+                }
+                Err(e) => {
+                    failures.push(e);
+                    break;
+                }
+            }
+        }
+        if nodes.len() as u64 == n {
+            return nodes;
+        }
+        eprintln!("cluster start failed, retrying on fresh ports: {failures:?}");
+    }
+    panic!("no cluster of {n} started in {START_ATTEMPTS} attempts: {failures:#?}");
 }
 
 /// Runs `suslik <args>` (the CLI, e.g. `cluster status`) to completion off the async
@@ -64,36 +115,31 @@ impl Cluster {
 
     /// `n` nodes with extra `serve` flags (e.g. `["--snapshot-every", "50"]`).
     pub async fn with_args(n: u64, args: &[&str]) -> Cluster {
-        let addrs: BTreeMap<u64, SocketAddr> = (1..=n).map(|id| (id, free_addr())).collect();
-        let peers = addrs
-            .iter()
-            .map(|(id, a)| format!("{id}={a}"))
-            .collect::<Vec<_>>()
-            .join(",");
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let mut nodes = BTreeMap::new();
-        for (id, addr) in &addrs {
+        let nodes = launch_members(n, |id, peers| {
             let mut flags = vec![
                 "--node-id".to_string(),
                 id.to_string(),
                 "--peers".into(),
-                peers.clone(),
+                peers.to_string(),
             ];
             flags.extend(args.iter().cloned());
-            nodes.insert(*id, Server::launch(&format!("n{id}"), *addr, &flags).await);
-        }
+            flags
+        })
+        .await;
         let cluster = Cluster { nodes, args };
         cluster.leader().await;
         cluster
     }
 
-    /// Starts node `id` with `--join` on a new port (not a member until added with
-    /// `suslik cluster add-node`). Returns its address.
+    /// Starts node `id` with `--join` on a port of its own choosing (not a member until
+    /// added with `suslik cluster add-node`). Returns its address.
     pub async fn launch_joiner(&mut self, id: u64) -> SocketAddr {
         assert!(!self.nodes.contains_key(&id), "node {id} exists");
         let mut flags = vec!["--node-id".to_string(), id.to_string(), "--join".into()];
         flags.extend(self.args.iter().cloned());
-        let node = Server::launch(&format!("n{id}"), free_addr(), &flags).await;
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        let node = Server::launch(&format!("n{id}"), any_port, &flags).await;
         let addr = node.addr();
         self.nodes.insert(id, node);
         addr

@@ -42,7 +42,9 @@ fn log_filter() -> String {
     std::env::var("SUSLIK_TEST_LOG").unwrap_or_else(|_| "warn,suslik_broker::raft=info".into())
 }
 
-/// A running `suslik serve` child process.
+/// A running `suslik serve` child process. A lone server listens on port 0 and
+/// learns its address from the `suslik listening on http://ADDR` line `serve` prints
+/// once it is bound, so no port is picked ahead of time.
 pub struct Server {
     child: Option<Child>,
     addr: SocketAddr,
@@ -87,10 +89,23 @@ impl Server {
         s
     }
 
-    /// A cluster node on a fresh temporary data directory, listening on the fixed
-    /// address `listen` (kept across restarts). Returns once it prints its address,
+    /// A cluster node on a fresh temporary data directory, listening on `listen` and
+    /// keeping the address it got across restarts (its peers know it by that address;
+    /// port 0 picks a free one at the first start). Returns once it prints its address,
     /// without waiting for a leader: its peers may not be up yet.
     pub async fn launch(label: &str, listen: SocketAddr, args: &[String]) -> Server {
+        Server::try_launch(label, listen, args)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Server::launch`], answering why the node did not start (e.g. its port was
+    /// taken) instead of panicking.
+    pub async fn try_launch(
+        label: &str,
+        listen: SocketAddr,
+        args: &[String],
+    ) -> Result<Server, String> {
         let tmp = tempfile::tempdir().expect("temp dir");
         let data_dir = tmp.path().join("data");
         let mut s = Server {
@@ -108,8 +123,9 @@ impl Server {
             logs: Arc::default(),
             _tmp: Some(tmp),
         };
-        s.relaunch().await;
-        s
+        s.try_relaunch().await?;
+        s.listen = s.addr;
+        Ok(s)
     }
 
     fn spawn_child(&mut self) -> mpsc::Receiver<SocketAddr> {
@@ -156,25 +172,35 @@ impl Server {
     /// Starts the process (again, on the same data directory and flags) and waits
     /// only for it to print its address, not for a leader.
     pub async fn relaunch(&mut self) {
+        self.try_relaunch().await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// [`Server::relaunch`], answering why the process did not come up (it exited or
+    /// stayed silent without printing its address) instead of panicking. A process
+    /// that did not come up is killed.
+    pub async fn try_relaunch(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "kill the server before restarting it");
         let rx = self.spawn_child();
         let got = tokio::task::spawn_blocking(move || rx.recv_timeout(STARTUP_TIMEOUT))
             .await
             .expect("waiting for the address");
-        let addr = match got {
-            Ok(addr) => addr,
+        match got {
+            Ok(addr) => {
+                self.addr = addr;
+                Ok(())
+            }
             Err(_) => {
                 let status = self
                     .child
                     .as_mut()
                     .and_then(|c| c.try_wait().ok().flatten());
-                panic!(
-                    "{} did not print its address (exit status {status:?})",
-                    self.label
-                );
+                self.kill();
+                Err(format!(
+                    "{} did not print its address on {} (exit status {status:?})",
+                    self.label, self.listen
+                ))
             }
-        };
-        self.addr = addr;
+        }
     }
 
     /// Waits until the node reports a leader (`GET /ready` is 200).

@@ -14,6 +14,7 @@
 //! mints the process and start-task ids itself, so the broker answers a repeated
 //! start like the first one instead of starting a second process.
 
+use super::walk::FailoverWalk;
 use super::{Backoff, Transport};
 use crate::error::is_unavailable_status;
 use crate::{Error, Result};
@@ -176,15 +177,13 @@ impl HttpTransport {
     {
         let inner = &*self.inner;
         let body = body.map(serde_json::to_vec).transpose()?;
-        let n = inner.bases.len();
-        let first = inner.preferred.load(Ordering::Relaxed) % n;
+        let first = inner.preferred.load(Ordering::Relaxed);
+        let mut walk = FailoverWalk::new(inner.bases.len(), first, inner.config.backoff);
         let started = Instant::now();
         let max_attempts = inner.config.max_attempts.max(1);
         let mut attempt: u32 = 0;
-        let mut idx = first;
-        // Failed attempts in the current round over all addresses, and rounds done.
-        let (mut in_round, mut rounds) = (0usize, 0u32);
         loop {
+            let idx = walk.current();
             let err = match self
                 .attempt(idx, method.clone(), path, body.as_deref(), timeout)
                 .await
@@ -205,13 +204,10 @@ impl HttpTransport {
                     last: Box::new(err),
                 });
             }
-            idx = (idx + 1) % n;
-            in_round += 1;
-            if in_round == n {
+            let pause = walk.failed();
+            if !pause.is_zero() {
                 let left = inner.config.give_up_after.saturating_sub(elapsed);
-                tokio::time::sleep(inner.config.backoff.delay(rounds).min(left)).await;
-                in_round = 0;
-                rounds = rounds.saturating_add(1);
+                tokio::time::sleep(pause.min(left)).await;
             }
         }
     }

@@ -7,6 +7,9 @@
 //! single-binary deployments). The trait mirrors the broker's `/api/v1` endpoints one
 //! to one and uses the broker's wire types, so both ends agree by construction.
 //!
+//! A decorator of another transport implements [`TransportWrapper`] instead and
+//! writes only the calls it changes.
+//!
 //! Methods return boxed futures rather than using `async fn` in the trait so that the
 //! trait stays object-safe: the runner and the bootstrap container hold
 //! `Arc<dyn Transport>`.
@@ -14,10 +17,13 @@
 mod backoff;
 mod http;
 mod in_process;
+mod walk;
+mod wrapper;
 
 pub use backoff::Backoff;
 pub use http::{HttpConfig, HttpTransport};
 pub use in_process::InProcessTransport;
+pub use wrapper::TransportWrapper;
 
 use crate::Result;
 use futures::future::BoxFuture;
