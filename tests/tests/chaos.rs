@@ -13,7 +13,6 @@ use futures::future::BoxFuture;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -26,7 +25,7 @@ use suslik_client::{
     Transport, TransportWrapper,
 };
 use suslik_recipes::fanout;
-use suslik_tests::{privileged, runner_config};
+use suslik_tests::{privileged, runner_config, suslik_bin};
 
 const ACTOR_TOKEN: &str = "chaos-actor";
 const OPERATOR_TOKEN: &str = "chaos-operator";
@@ -41,41 +40,6 @@ fn chaos_time() -> Duration {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
     Duration::from_secs(secs)
-}
-
-/// The `suslik` binary of this workspace, built on first use (an integration test of
-/// another package gets no `CARGO_BIN_EXE_` path for it). `SUSLIK_BIN` overrides.
-fn suslik_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("SUSLIK_BIN") {
-        return PathBuf::from(p);
-    }
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-            let status = Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "-q",
-                    "-p",
-                    "suslik-broker",
-                    "--bin",
-                    "suslik",
-                    "--manifest-path",
-                ])
-                .arg(&manifest)
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "building the suslik binary failed");
-            // target/debug/deps/chaos-… → target/debug/suslik
-            let exe = std::env::current_exe().expect("test executable");
-            let dir = exe
-                .parent()
-                .and_then(|deps| deps.parent())
-                .expect("target dir");
-            dir.join("suslik")
-        })
-        .clone()
 }
 
 /// How many times [`ChaosCluster::start`] starts the cluster on fresh ports.

@@ -89,6 +89,11 @@ impl Server {
     }
 
     fn start_with(data_dir: &Path, args: &[&str]) -> Server {
+        Server::try_start(data_dir, args).expect("suslik printed its address")
+    }
+
+    /// `None` if the server exited without serving (e.g. its port was taken).
+    fn try_start(data_dir: &Path, args: &[&str]) -> Option<Server> {
         let mut child = Command::new(suslik_bin())
             .arg("serve")
             .args(args)
@@ -114,10 +119,13 @@ impl Server {
                 }
             }
         });
-        let base = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("suslik printed its address");
-        Server { child, base }
+        // The channel closes without an address if the server exits first.
+        let Ok(base) = rx.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        };
+        Some(Server { child, base })
     }
 
     /// SIGTERM and wait: a graceful stop.
@@ -403,33 +411,46 @@ struct Cluster {
 }
 
 impl Cluster {
+    /// Each member must know every address before it starts, so the ports are picked
+    /// up front (bind port 0, read it, let it go); if another process takes one first,
+    /// its member exits without serving, and the whole cluster is started again on
+    /// fresh ports and empty data directories (as `suslik_tests::cluster` does for
+    /// in-process nodes).
     fn start() -> Cluster {
-        let addrs: Vec<String> = (0..3)
-            .map(|_| {
-                std::net::TcpListener::bind("127.0.0.1:0")
-                    .and_then(|l| l.local_addr())
-                    .expect("free port")
-                    .to_string()
-            })
-            .collect();
-        let peers = addrs
-            .iter()
-            .enumerate()
-            .map(|(i, a)| format!("{}={a}", i + 1))
-            .collect::<Vec<_>>()
-            .join(",");
         let disks: Vec<Tmpfs> = (0..3).map(|_| Tmpfs::mount(64)).collect();
-        let nodes: Vec<Option<Server>> = (0..3)
-            .map(|i| {
+        for _attempt in 0..suslik_tests::cluster::START_ATTEMPTS {
+            let addrs: Vec<String> = (0..3)
+                .map(|_| {
+                    std::net::TcpListener::bind("127.0.0.1:0")
+                        .and_then(|l| l.local_addr())
+                        .expect("free port")
+                        .to_string()
+                })
+                .collect();
+            let peers = addrs
+                .iter()
+                .enumerate()
+                .map(|(i, a)| format!("{}={a}", i + 1))
+                .collect::<Vec<_>>()
+                .join(",");
+            let mut nodes = Vec::new();
+            for (i, addr) in addrs.iter().enumerate() {
+                let data = disks[i].path.join("data");
+                let _ = std::fs::remove_dir_all(&data);
                 let id = (i + 1).to_string();
-                Some(Server::start_with(
-                    &disks[i].path.join("data"),
-                    &["--node-id", &id, "--listen", &addrs[i], "--peers", &peers],
-                ))
-            })
-            .collect();
-        let apis = nodes.iter().flatten().map(Api::new).collect();
-        Cluster { disks, nodes, apis }
+                let args = ["--node-id", &id, "--listen", addr, "--peers", &peers];
+                match Server::try_start(&data, &args) {
+                    Some(server) => nodes.push(Some(server)),
+                    None => break,
+                }
+            }
+            if nodes.len() == 3 {
+                let apis = nodes.iter().flatten().map(Api::new).collect();
+                return Cluster { disks, nodes, apis };
+            }
+            eprintln!("a member did not start (port taken?): starting the cluster again");
+        }
+        panic!("no cluster started: ports kept being taken");
     }
 
     /// The index of the node every reachable node names as leader.
