@@ -10,7 +10,7 @@
 //
 // Closed loop: CONCURRENCY processes in flight, a new one starts when one finishes, until
 // N have finished. Latency: from just before the start job is added until the NOTIFY of
-// its sum arrives. Prints one JSON line.
+// its sum arrives. Prints one JSON line (the fields of restate-load.js's).
 //
 // usage: node graphile-fanout.js N CONCURRENCY WORKER_CONCURRENCY   (env DATABASE_URL)
 
@@ -112,18 +112,21 @@ async function main() {
   // Check every result: (n+1)+(n+2)+(n+3).
   const bad = await pool.query("SELECT count(*)::int AS bad FROM fan_proc WHERE result IS DISTINCT FROM 3*n+6");
   latencies.sort((a, b) => a - b);
-  const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
+  // Nearest rank, as suslik-bench and restate-load.js: the ceil(q*n)-th smallest sample.
+  const q = (p) => latencies[Math.min(latencies.length, Math.max(1, Math.ceil(p * latencies.length))) - 1];
+  // The same fields as restate-load.js (finished, errors), plus worker_concurrency.
   console.log(JSON.stringify({
     engine: "graphile-worker",
-    processes: N, concurrency: C, worker_concurrency: WORKERS, secs: +secs.toFixed(3),
+    processes: N, finished: N - bad.rows[0].bad, concurrency: C, worker_concurrency: WORKERS,
+    secs: +secs.toFixed(3),
     processes_per_s: +(N / secs).toFixed(1), tasks_per_s: +((5 * N) / secs).toFixed(1),
     p50_ms: +q(0.5).toFixed(1), p99_ms: +q(0.99).toFixed(1), wrong_results: bad.rows[0].bad,
+    errors: bad.rows[0].bad,
   }));
-  if (process.env.IDLE_SECS && +process.env.IDLE_SECS > 0) {
-    // Stay connected and idle while the caller measures the server's idle CPU.
-    console.log(JSON.stringify({ idle: "start" }));
-    await new Promise((r) => setTimeout(r, +process.env.IDLE_SECS * 1000));
-  }
+  // Stay connected and idle while the caller measures the server's memory and idle CPU
+  // (IDLE_SECS, plus a second for the readings at either end).
+  console.log(JSON.stringify({ idle: "start" }));
+  await new Promise((r) => setTimeout(r, (+process.env.IDLE_SECS || 0) * 1000 + 1000));
   await runner.stop();
   await listener.end();
   await pool.end();

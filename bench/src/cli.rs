@@ -28,6 +28,10 @@ pub enum Command {
     /// measure memory per queued task and disk use, SIGKILL the broker and measure how
     /// long it takes to recover that state; `--drain` then polls and releases them all.
     Scale(ScaleArgs),
+    /// The race: the same fan-out workload on Suslik (one node, three nodes) and on peer
+    /// engines installed by `bench/peers/*.sh` (Restate, Postgres + graphile-worker),
+    /// one after the other, and one table of the results.
+    Race(RaceArgs),
     /// Internal: run a broker node in this process and print its address (used by
     /// `fanout` and `failover` to start servers as separate, measurable processes).
     #[command(name = "__serve", hide = true)]
@@ -172,6 +176,80 @@ pub struct ScaleArgs {
     /// temp dir). It is removed at the end.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+}
+
+/// A Suslik set-up in the race.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuslikSetup {
+    /// One node, default batch.
+    Single,
+    /// Three nodes, load sent to the leader.
+    Cluster,
+    /// One node, batched polls and releases (`--batched-batch`) at
+    /// `--batched-concurrency`: the throughput ceiling, not an equal-concurrency row.
+    Batched,
+}
+
+/// A peer engine in the race, run by its script under `--peers-dir`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// Restate (npm `@restatedev/restate-server`): `restate.sh N C IDLE_SECS`.
+    Restate,
+    /// Debian's PostgreSQL with graphile-worker (npm):
+    /// `postgres-graphile.sh N C WORKERS IDLE_SECS`.
+    Postgres,
+}
+
+/// Settings of a race.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RaceArgs {
+    /// Processes each engine completes.
+    #[arg(long, default_value_t = 2000)]
+    pub processes: u64,
+    /// Processes in flight at once, for every engine.
+    #[arg(long, default_value_t = 50)]
+    pub concurrency: usize,
+    /// Seconds of no load over which each server's idle CPU is measured (0 skips it).
+    #[arg(long, default_value_t = 30)]
+    pub idle_secs: u64,
+    /// Suslik set-ups to run, in order (comma list).
+    #[arg(long, value_enum, value_delimiter = ',', num_args = 0.., default_value = "single,cluster")]
+    pub suslik: Vec<SuslikSetup>,
+    /// Peer engines to run after Suslik, in order (comma list; `--peers` alone: none).
+    #[arg(long, value_enum, value_delimiter = ',', num_args = 0.., default_value = "restate,postgres")]
+    pub peers: Vec<Peer>,
+    /// Suslik: polling tasks per actor.
+    #[arg(long, default_value_t = 4)]
+    pub pollers: usize,
+    /// Suslik: most tasks per poll (and decisions per release).
+    #[arg(long, default_value_t = 16)]
+    pub batch: u32,
+    /// The `batched` set-up: tasks per poll.
+    #[arg(long, default_value_t = 64)]
+    pub batched_batch: u32,
+    /// The `batched` set-up: processes in flight.
+    #[arg(long, default_value_t = 200)]
+    pub batched_concurrency: usize,
+    /// Suslik: finished processes whose stored result is checked (default: all, as the
+    /// peers' load clients check every result).
+    #[arg(long)]
+    pub verify: Option<usize>,
+    /// graphile-worker's job concurrency (the Postgres peer's workers).
+    #[arg(long, default_value_t = 16)]
+    pub pg_workers: usize,
+    /// Where the peer scripts are (default: this crate's `peers/` directory).
+    #[arg(long)]
+    pub peers_dir: Option<PathBuf>,
+    /// A peer script still running after this many seconds (install included) is
+    /// stopped and its row says so.
+    #[arg(long, default_value_t = 1800)]
+    pub peer_timeout_secs: u64,
+    /// Parent directory for Suslik's temporary data directories (removed at the end).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Also print the rows as one JSON line after the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Settings of the hidden `__serve` subcommand.

@@ -53,8 +53,8 @@ pub fn run(args: FanoutArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One run on fresh servers (or on `--url`).
-fn run_one(
+/// One run on fresh servers (or on `--url`). Also the Suslik rows of `race`.
+pub fn run_one(
     runtime: &tokio::runtime::Runtime,
     args: &FanoutArgs,
     nodes: u64,

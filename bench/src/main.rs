@@ -8,6 +8,8 @@
 //! processes instead. `suslik-bench failover` kills the leader of a cluster under load
 //! and measures how long until polls succeed again. `suslik-bench scale` fills one node
 //! with a million queued tasks, then SIGKILLs it and measures its recovery.
+//! `suslik-bench race` runs the fan-out workload on Suslik and on the peer engines of
+//! `bench/peers/` and prints one table of all of them.
 //!
 //! Modules, one concept each:
 //! - [`cli`]: the command line.
@@ -22,6 +24,8 @@
 //!   [`scale_report`] is its table and JSON summary.
 //! - [`stats`], [`procfs`], [`disk`]: percentiles, `/proc` parsing, disk usage.
 //! - [`report`]: the table and the JSON summary.
+//! - [`race`]: the race across engines; [`race_peer`] runs a peer script,
+//!   [`race_table`] turns every run into a row and prints the table.
 
 mod api;
 mod cli;
@@ -31,6 +35,9 @@ mod failover;
 mod fanout;
 mod load;
 mod procfs;
+mod race;
+mod race_peer;
+mod race_table;
 mod report;
 mod scale;
 mod scale_report;
@@ -47,6 +54,7 @@ fn main() -> ExitCode {
         cli::Command::Fanout(args) => fanout::run(args),
         cli::Command::Failover(args) => failover::run(args),
         cli::Command::Scale(args) => scale::run(args),
+        cli::Command::Race(args) => race::run(args),
         cli::Command::Serve(args) => server::serve_child(args),
     };
     match result {

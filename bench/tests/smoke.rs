@@ -1,6 +1,8 @@
 //! End to end: the benchmark binary starts its broker children, runs small loads with
 //! zero errors, prints its JSON summaries and leaves no data directory behind; a small
-//! scale run recovers its backlog after a SIGKILL and drains it.
+//! scale run recovers its backlog after a SIGKILL and drains it; a Suslik-only race
+//! prints its table (the peers' scripts install from npm and apt, so they are not run
+//! here: their output format is pinned by the unit tests of `race_table`).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -200,5 +202,50 @@ fn small_scale_run_recovers_its_backlog_and_drains_it() {
     assert_eq!(d["stats"]["leased"], 0);
     assert!(d["tasks_per_s"].as_f64().unwrap() > 0.0);
     assert!(stdout.contains("restart: spawn → first task (s)"));
+    assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_suslik_only_race_prints_one_row_per_setup() {
+    let parent = tempfile::tempdir().unwrap();
+    let (_, stdout) = bench(
+        &[
+            "race",
+            "--processes",
+            "30",
+            "--concurrency",
+            "8",
+            "--pollers",
+            "2",
+            "--batch",
+            "4",
+            "--idle-secs",
+            "1",
+            "--suslik",
+            "single,cluster",
+            "--peers",
+            "--json",
+        ],
+        parent.path(),
+    );
+    let v = &json_lines(&stdout)[0];
+    assert_eq!(v["bench"], "race");
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert_eq!(rows[0]["engine"], "Suslik, one node");
+    assert_eq!(rows[1]["engine"], "Suslik, three nodes");
+    for row in rows {
+        assert_eq!(row["processes"], 30);
+        assert_eq!(row["errors"], 0);
+        assert!(row["failed"].is_null());
+        assert!(row["processes_per_s"].as_f64().unwrap() > 0.0);
+        assert!(row["peak_rss_mib"].as_f64().unwrap() > 0.0);
+        assert!(row["cpu_s_per_1000_processes"].as_f64().unwrap() > 0.0);
+        assert!(row["idle_cpu_pct"].as_f64().is_some());
+    }
+    // The cluster's servers are summed: more memory than the one node.
+    assert!(rows[1]["peak_rss_mib"].as_f64() > rows[0]["peak_rss_mib"].as_f64());
+    assert!(stdout.contains("| engine | durability | C | proc/s |"));
+    assert_eq!(stdout.matches("| Suslik, ").count(), 2);
     assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0);
 }

@@ -1,0 +1,252 @@
+//! A peer engine's run in the race: its script under `bench/peers/` as a child process.
+//!
+//! The script installs and starts its engine, runs the load, tears everything down and
+//! prints two JSON lines (see [`crate::race_table`]). Its stdout is collected for those;
+//! its stderr is passed through, each line prefixed with the peer's name, and the last
+//! lines are kept so that a failed run's row can say why. A script that outlives its
+//! timeout gets SIGTERM (its trap stops the engine and removes its temporary directory),
+//! and SIGKILL if it is still there after a grace period.
+
+use crate::cli::Peer;
+use anyhow::{bail, Context};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::watch;
+
+/// Lines of the script's stderr kept for a failure's explanation.
+const STDERR_TAIL: usize = 8;
+/// How long a script has to clean up after SIGTERM before it is killed.
+const GRACE: Duration = Duration::from_secs(60);
+
+/// The script of `peer` and its arguments for a run of `processes` at `concurrency`.
+pub fn command_line(
+    peer: Peer,
+    dir: &Path,
+    processes: u64,
+    concurrency: usize,
+    idle_secs: u64,
+    pg_workers: usize,
+) -> (PathBuf, Vec<String>) {
+    let (script, mut args) = match peer {
+        Peer::Restate => (
+            "restate.sh",
+            vec![processes.to_string(), concurrency.to_string()],
+        ),
+        Peer::Postgres => (
+            "postgres-graphile.sh",
+            vec![
+                processes.to_string(),
+                concurrency.to_string(),
+                pg_workers.to_string(),
+            ],
+        ),
+    };
+    args.push(idle_secs.to_string());
+    (dir.join(script), args)
+}
+
+/// The name of `peer` in progress lines and failed rows.
+pub fn name(peer: Peer) -> &'static str {
+    match peer {
+        Peer::Restate => "restate",
+        Peer::Postgres => "postgres",
+    }
+}
+
+/// What a finished script left.
+#[derive(Debug)]
+pub struct ScriptOutput {
+    pub status: ExitStatus,
+    pub stdout: String,
+    /// Its last stderr lines, oldest first.
+    pub stderr_tail: Vec<String>,
+}
+
+impl ScriptOutput {
+    /// Why the run failed, for its row: the exit status and the last stderr lines.
+    pub fn failure(&self) -> String {
+        let tail: Vec<&str> = self
+            .stderr_tail
+            .iter()
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .collect();
+        let last = tail.len().saturating_sub(3);
+        match tail[last..].join(" / ") {
+            t if t.is_empty() => format!("{}", self.status),
+            t => format!("{}: {t}", self.status),
+        }
+    }
+}
+
+/// Runs `script args` with bash, waits at most `timeout` or until `interrupt` turns
+/// true, returns what it printed. An error means the script could not be run, or was
+/// stopped (timeout, interrupt).
+pub async fn run_script(
+    label: &str,
+    script: &Path,
+    args: &[String],
+    timeout: Duration,
+    mut interrupt: watch::Receiver<bool>,
+) -> anyhow::Result<ScriptOutput> {
+    if !script.is_file() {
+        bail!("no script at {}", script.display());
+    }
+    let mut child = Command::new("bash")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", script.display()))?;
+    let mut stdout = child.stdout.take().context("the script's stdout")?;
+    let stderr = child.stderr.take().context("the script's stderr")?;
+    let out_task = tokio::spawn(async move {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).await.map(|_| text)
+    });
+    let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
+    let err_task = {
+        let tail = tail.clone();
+        let label = label.to_string();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("[{label}] {line}");
+                if let Ok(mut t) = tail.lock() {
+                    if t.len() == STDERR_TAIL {
+                        t.pop_front();
+                    }
+                    t.push_back(line);
+                }
+            }
+        })
+    };
+    let ended = tokio::select! {
+        r = tokio::time::timeout(timeout, child.wait()) => r.ok(),
+        _ = async {
+            // No sender left: no interrupt will ever come.
+            if interrupt.wait_for(|stop| *stop).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        } => None,
+    };
+    let status = match ended {
+        Some(status) => status.context("waiting for the script")?,
+        None => {
+            stop(&mut child).await;
+            if *interrupt.borrow() {
+                bail!("interrupted: stopped");
+            }
+            bail!("still running after {timeout:?}: stopped");
+        }
+    };
+    let stdout = out_task
+        .await
+        .context("reading the script's output")?
+        .context("reading the script's output")?;
+    let _ = err_task.await;
+    let stderr_tail = tail
+        .lock()
+        .map(|t| t.iter().cloned().collect())
+        .unwrap_or_default();
+    Ok(ScriptOutput {
+        status,
+        stdout,
+        stderr_tail,
+    })
+}
+
+/// SIGTERM (the script's trap tears its engine down), then SIGKILL after [`GRACE`].
+pub async fn stop(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        if tokio::time::timeout(GRACE, child.wait()).await.is_ok() {
+            return;
+        }
+    }
+    let _ = child.kill().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An interrupt that never comes (its sender is gone).
+    fn never() -> watch::Receiver<bool> {
+        watch::channel(false).1
+    }
+
+    #[test]
+    fn each_peer_gets_its_scripts_arguments() {
+        let dir = Path::new("/p");
+        let (s, a) = command_line(Peer::Restate, dir, 200, 50, 3, 16);
+        assert_eq!(s, Path::new("/p/restate.sh"));
+        assert_eq!(a, ["200", "50", "3"]);
+        let (s, a) = command_line(Peer::Postgres, dir, 200, 50, 3, 16);
+        assert_eq!(s, Path::new("/p/postgres-graphile.sh"));
+        assert_eq!(a, ["200", "50", "16", "3"]);
+    }
+
+    #[tokio::test]
+    async fn a_script_gives_its_output_and_a_failure_its_last_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("peer.sh");
+        std::fs::write(
+            &script,
+            "echo '{\"a\":1}'\necho starting >&2\necho 'npm install failed' >&2\nexit 3\n",
+        )
+        .unwrap();
+        let out = run_script("t", &script, &[], Duration::from_secs(30), never())
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, "{\"a\":1}\n");
+        assert_eq!(out.status.code(), Some(3));
+        let why = out.failure();
+        assert!(
+            why.contains("3") && why.ends_with("starting / npm install failed"),
+            "{why}"
+        );
+        assert!(run_script(
+            "t",
+            &dir.path().join("none.sh"),
+            &[],
+            Duration::from_secs(1),
+            never()
+        )
+        .await
+        .is_err());
+    }
+
+    #[tokio::test]
+    async fn a_script_past_its_timeout_is_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("slow.sh");
+        std::fs::write(
+            &script,
+            "sleep 30 &\np=$!\ntrap 'kill $p; exit 143' TERM\nwait $p\n",
+        )
+        .unwrap();
+        let e = run_script("t", &script, &[], Duration::from_millis(300), never())
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("after"), "{e}");
+        let (tx, rx) = watch::channel(false);
+        let run = tokio::spawn({
+            let script = script.clone();
+            async move { run_script("t", &script, &[], Duration::from_secs(60), rx).await }
+        });
+        tx.send(true).unwrap();
+        let e = run.await.unwrap().unwrap_err();
+        assert!(e.to_string().contains("interrupted"), "{e}");
+    }
+}
