@@ -124,9 +124,9 @@ async function main() {
     errors: bad.rows[0].bad,
   }));
   // Stay connected and idle while the caller measures the server's memory and idle CPU
-  // (IDLE_SECS, plus a second for the readings at either end).
+  // (IDLE_SECS, plus two seconds for the readings at either end).
   console.log(JSON.stringify({ idle: "start" }));
-  await new Promise((r) => setTimeout(r, (+process.env.IDLE_SECS || 0) * 1000 + 1000));
+  await new Promise((r) => setTimeout(r, (+process.env.IDLE_SECS || 0) * 1000 + 2000));
   await runner.stop();
   await listener.end();
   await pool.end();

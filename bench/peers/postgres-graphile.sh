@@ -84,13 +84,10 @@ cpu0=$(tree_cpu_s "$(postmaster)")
 (cd "$TMP" && IDLE_SECS=$IDLE_SECS exec node graphile-fanout.js "$N" "$C" "$WORKERS") > "$TMP/out" &
 CLIENT_PID=$!
 # Wait for the run's line; then measure memory and idle CPU while the client stays
-# connected (it waits IDLE_SECS + 1 s after its line).
+# connected (it waits IDLE_SECS + 2 s after its line).
 until grep -q '"idle"' "$TMP/out" 2>/dev/null || ! kill -0 "$CLIENT_PID" 2>/dev/null; do sleep 0.05; done
-cpu1=$(tree_cpu_s "$(postmaster)")
-peak_kb=$(tree_kb VmHWM "$(postmaster)")
-rss_kb=$(tree_kb VmRSS "$(postmaster)")
-pss_kb=$(tree_pss_kb "$(postmaster)")
-procs=$(tree_count "$(postmaster)")
+tree_snapshot "$(postmaster)"
+cpu1=$CPU_S
 data_kb=$(dir_kb "$PGDATA")
 data_app_kb=$(dir_apparent_kb "$PGDATA")
 if [ "$IDLE_SECS" -gt 0 ] && kill -0 "$CLIENT_PID" 2>/dev/null; then
@@ -112,6 +109,6 @@ cpu_load=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.3f", b - a }')
 server_json postgres "$("$PGBIN/postgres" --version | awk '{ print $3 }') (graphile-worker $GRAPHILE_VERSION)" \
   "fsync=on synchronous_commit=on" "$N" "$cpu_load" \
   "$(idle_pct "$cpu1" "$cpu2" "$IDLE_SECS")" "$IDLE_SECS" \
-  "$peak_kb" "$rss_kb" "$pss_kb" "$procs" "$data_kb" "$data_app_kb" \
+  "$PEAK_KB" "$RSS_KB" "$PSS_KB" "$PROCS" "$data_kb" "$data_app_kb" \
   ",\"worker_concurrency\":$WORKERS"
 exit "$client_rc"

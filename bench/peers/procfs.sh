@@ -2,62 +2,70 @@
 # tree costs, read from Linux /proc, so that every peer reports the same figures the
 # same way suslik-bench measures its own broker (bench/src/procfs.rs).
 #
-#   tree_pids PID        PID and all its descendants, one per line
-#   tree_cpu_s PID...    utime+stime+cutime+cstime of the trees, seconds (%.3f);
-#                        cutime/cstime keep the CPU of children that already exited
-#   tree_kb FIELD PID... sum of a /proc/<pid>/status field (VmHWM, VmRSS) over the trees
-#   tree_pss_kb PID...   sum of Pss (/proc/<pid>/smaps_rollup): shared pages split
-#                        between the processes that map them, so not double-counted
-#   tree_count PID...    number of processes in the trees
+#   tree_cpu_s PID...    utime+stime+cutime+cstime of the processes and all their
+#                        descendants, seconds (%.3f); cutime/cstime keep the CPU of
+#                        children that already exited
+#   tree_snapshot PID... sets CPU_S as above, PEAK_KB and RSS_KB (VmHWM, VmRSS summed
+#                        over the processes), PSS_KB (Pss from smaps_rollup: shared
+#                        pages split between the processes that map them, so not
+#                        double-counted) and PROCS (how many processes)
 #   dir_kb DIR           allocated size of DIR in KiB (du); dir_apparent_kb: file lengths
 
-tree_pids() {
-  local pid=$1 child
-  [ -d "/proc/$pid" ] || return 0
-  echo "$pid"
-  for child in $(pgrep -P "$pid" 2>/dev/null || true); do
-    tree_pids "$child"
-  done
+# One pass over /proc, in one process, so that every figure describes the same moment
+# (a shell loop forking per process took seconds on a busy machine, long enough for
+# the processes to change between two readings).
+_proc_figures() {
+  python3 - "$@" <<'PY'
+import os, sys
+roots = {int(p) for p in sys.argv[1:] if p.isdigit()}
+parent = {}
+for d in os.listdir("/proc"):
+    if d.isdigit():
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+tree = {p for p in roots if p in parent}
+grew = True
+while grew:
+    kids = {p for p, pp in parent.items() if pp in tree and p not in tree}
+    tree |= kids
+    grew = bool(kids)
+ticks = hwm = rss = pss = count = 0
+def field(path, name):
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(name + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+for p in tree:
+    try:
+        with open(f"/proc/{p}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+        # Fields 14-17 (utime, stime, cutime, cstime) are rest[11:15].
+        ticks += sum(int(x) for x in rest[11:15])
+    except (OSError, ValueError, IndexError):
+        continue
+    count += 1
+    hwm += field(f"/proc/{p}/status", "VmHWM")
+    rss += field(f"/proc/{p}/status", "VmRSS")
+    pss += field(f"/proc/{p}/smaps_rollup", "Pss")
+hz = os.sysconf("SC_CLK_TCK")
+print(f"{ticks / hz:.3f} {hwm} {rss} {pss} {count}")
+PY
 }
 
-_all_pids() {
-  local root
-  for root in "$@"; do tree_pids "$root"; done
-}
+# tree_cpu_s PID...: CPU seconds of the trees.
+tree_cpu_s() { _proc_figures "$@" | awk '{ print $1 }'; }
 
-tree_cpu_s() {
-  local hz ticks=0 pid t
-  hz=$(getconf CLK_TCK)
-  for pid in $(_all_pids "$@"); do
-    # Fields after the command name (which may hold spaces): field 3 is $1, so
-    # utime/stime/cutime/cstime (fields 14-17) are $12-$15.
-    t=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }') || t=0
-    ticks=$((ticks + ${t:-0}))
-  done
-  awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.3f", t / hz }'
-}
-
-tree_kb() {
-  local field=$1 kb=0 pid v
-  shift
-  for pid in $(_all_pids "$@"); do
-    v=$(awk -v f="$field:" '$1 == f { print $2 }' "/proc/$pid/status" 2>/dev/null) || v=0
-    kb=$((kb + ${v:-0}))
-  done
-  echo "$kb"
-}
-
-tree_pss_kb() {
-  local kb=0 pid v
-  for pid in $(_all_pids "$@"); do
-    v=$(awk '$1 == "Pss:" { print $2 }' "/proc/$pid/smaps_rollup" 2>/dev/null) || v=0
-    kb=$((kb + ${v:-0}))
-  done
-  echo "$kb"
-}
-
-tree_count() {
-  _all_pids "$@" | wc -l
+# tree_snapshot PID...: sets CPU_S, PEAK_KB, RSS_KB, PSS_KB and PROCS from one pass.
+tree_snapshot() {
+  # shellcheck disable=SC2034 # read by the caller
+  read -r CPU_S PEAK_KB RSS_KB PSS_KB PROCS < <(_proc_figures "$@")
 }
 
 dir_kb() { du -sk "$1" 2>/dev/null | awk '{ print $1 }'; }

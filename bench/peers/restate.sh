@@ -151,13 +151,10 @@ CLIENT_PID=$!
 client_rc=0
 wait "$CLIENT_PID" || client_rc=$?
 CLIENT_PID=
-cpu1=$(tree_cpu_s "$SERVER_PID")
-svc1=$(tree_cpu_s "$SERVICE_PID")
 kill -0 "$SERVER_PID" 2>/dev/null || fail "restate-server died during the load"
-peak_kb=$(tree_kb VmHWM "$SERVER_PID")
-rss_kb=$(tree_kb VmRSS "$SERVER_PID")
-pss_kb=$(tree_pss_kb "$SERVER_PID")
-procs=$(tree_count "$SERVER_PID")
+tree_snapshot "$SERVER_PID"
+cpu1=$CPU_S
+svc1=$(tree_cpu_s "$SERVICE_PID")
 data_kb=$(dir_kb "$TMP/data")
 data_app_kb=$(dir_apparent_kb "$TMP/data")
 
@@ -173,6 +170,6 @@ svc_cpu=$(awk -v a="$svc0" -v b="$svc1" 'BEGIN { printf "%.3f", b - a }')
 server_json restate "$RESTATE_VERSION (sdk $SDK_VERSION)" \
   "defaults: log WAL fsync per write batch" "$N" "$cpu_load" \
   "$(idle_pct "$cpu1" "$cpu2" "$IDLE_SECS")" "$IDLE_SECS" \
-  "$peak_kb" "$rss_kb" "$pss_kb" "$procs" "$data_kb" "$data_app_kb" \
+  "$PEAK_KB" "$RSS_KB" "$PSS_KB" "$PROCS" "$data_kb" "$data_app_kb" \
   ",\"service_cpu_s\":$svc_cpu"
 exit "$client_rc"

@@ -186,7 +186,8 @@ pub enum SuslikSetup {
     /// Three nodes, load sent to the leader.
     Cluster,
     /// One node, batched polls and releases (`--batched-batch`) at
-    /// `--batched-concurrency`: the throughput ceiling, not an equal-concurrency row.
+    /// `--batched-concurrency`, `--batched-processes` long: the throughput ceiling, not
+    /// an equal-concurrency row.
     Batched,
 }
 
@@ -230,6 +231,10 @@ pub struct RaceArgs {
     /// The `batched` set-up: processes in flight.
     #[arg(long, default_value_t = 200)]
     pub batched_concurrency: usize,
+    /// The `batched` set-up: processes to complete (a short run does not reach steady
+    /// state at that rate).
+    #[arg(long, default_value_t = 20_000)]
+    pub batched_processes: u64,
     /// Suslik: finished processes whose stored result is checked (default: all, as the
     /// peers' load clients check every result).
     #[arg(long)]

@@ -138,34 +138,26 @@ fn suslik_run(
     args: &RaceArgs,
     setup: SuslikSetup,
 ) -> (&'static str, &'static str, FanoutArgs, u64, Option<Target>) {
-    let (engine, durability, nodes, target, concurrency, batch) = match setup {
-        SuslikSetup::Single => (
-            "Suslik, one node",
-            SUSLIK_DURABILITY,
-            1,
-            None,
-            args.concurrency,
-            args.batch,
-        ),
+    let (engine, durability, nodes, target) = match setup {
+        SuslikSetup::Single => ("Suslik, one node", SUSLIK_DURABILITY, 1, None),
         SuslikSetup::Cluster => (
             "Suslik, three nodes",
             CLUSTER_DURABILITY,
             3,
             Some(Target::Leader),
-            args.concurrency,
-            args.batch,
         ),
+        SuslikSetup::Batched => ("Suslik, one node, batched", SUSLIK_DURABILITY, 1, None),
+    };
+    let (processes, concurrency, batch) = match setup {
         SuslikSetup::Batched => (
-            "Suslik, one node, batched",
-            SUSLIK_DURABILITY,
-            1,
-            None,
+            args.batched_processes,
             args.batched_concurrency,
             args.batched_batch,
         ),
+        _ => (args.processes, args.concurrency, args.batch),
     };
     let fanout_args = FanoutArgs {
-        processes: args.processes,
+        processes,
         load: LoadArgs {
             concurrency,
             pollers: args.pollers,
@@ -181,7 +173,7 @@ fn suslik_run(
         idle_secs: args.idle_secs,
         verify: args
             .verify
-            .unwrap_or_else(|| usize::try_from(args.processes).unwrap_or(usize::MAX)),
+            .unwrap_or_else(|| usize::try_from(processes).unwrap_or(usize::MAX)),
         process_timeout_secs: PROCESS_TIMEOUT_SECS,
     };
     (engine, durability, fanout_args, nodes, target)

@@ -216,9 +216,9 @@ pub fn table(rows: &[Row]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "| engine | durability | C | proc/s | tasks/s | p50 ms | p99 ms | peak server RSS MiB | server CPU s / 1000 proc | idle CPU % ({idle_secs} s) | data MiB | errors |"
+        "| engine | durability | N | C | proc/s | tasks/s | p50 ms | p99 ms | peak server RSS MiB | server CPU s / 1000 proc | idle CPU % ({idle_secs} s) | data MiB | errors |"
     );
-    let _ = writeln!(t, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(t, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     let mut notes = Vec::new();
     for r in rows {
         let mark = match (&r.failed, &r.note) {
@@ -235,16 +235,17 @@ pub fn table(rows: &[Row]) -> String {
         if r.failed.is_some() {
             let _ = writeln!(
                 t,
-                "| {}{mark} | {} | {} | – | – | – | – | – | – | – | – | failed |",
+                "| {}{mark} | {} | – | {} | – | – | – | – | – | – | – | – | failed |",
                 r.engine, r.durability, r.concurrency
             );
             continue;
         }
         let _ = writeln!(
             t,
-            "| {}{mark} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {} | {} | {} | {} | {} |",
+            "| {}{mark} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {} | {} | {} | {} | {} |",
             r.engine,
             r.durability,
+            r.processes,
             r.concurrency,
             r.processes_per_s,
             r.tasks_per_s,
@@ -414,9 +415,10 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].contains("| proc/s | tasks/s | p50 ms | p99 ms |"));
         assert!(lines[0].contains("idle CPU % (30 s)"));
-        assert!(lines[2].starts_with("| Suslik, one node [1] | fdatasync | 50 | 3000 | 15000 | 16.2 | 24.9 | 45 | 0.330 | 0.20 | 5.0 | 0 |"), "{}", lines[2]);
+        assert!(lines[2].starts_with("| Suslik, one node [1] | fdatasync | 2000 | 50 | 3000 | 15000 | 16.2 | 24.9 | 45 | 0.330 | 0.20 | 5.0 | 0 |"), "{}", lines[2]);
         assert!(lines[3].starts_with("| Restate 1.7.12 (sdk 1.17.2) | "));
-        assert!(lines[3].contains("| 82 | 409 | 550.8 | 907.8 | 291 | 7.200 | 2.67 | 219.8 | 0 |"));
+        assert!(lines[3]
+            .contains("| 200 | 50 | 82 | 409 | 550.8 | 907.8 | 291 | 7.200 | 2.67 | 219.8 | 0 |"));
         assert!(lines[4].starts_with("| Postgres [2] |") && lines[4].ends_with("| failed |"));
         assert!(t.contains("[2] Postgres: FAILED: exit status 1: apt-get failed"));
         // Every table line has the same number of cells.

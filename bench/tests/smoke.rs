@@ -245,7 +245,7 @@ fn a_suslik_only_race_prints_one_row_per_setup() {
     }
     // The cluster's servers are summed: more memory than the one node.
     assert!(rows[1]["peak_rss_mib"].as_f64() > rows[0]["peak_rss_mib"].as_f64());
-    assert!(stdout.contains("| engine | durability | C | proc/s |"));
+    assert!(stdout.contains("| engine | durability | N | C | proc/s |"));
     assert_eq!(stdout.matches("| Suslik, ").count(), 2);
     assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0);
 }
