@@ -28,7 +28,9 @@ PG_VERSION_NPM=8.23.1
 
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   echo "installing Debian's postgresql" >&2
-  apt-get install -y -q postgresql >/dev/null
+  # An image without package lists needs them first.
+  apt-get install -y -q postgresql >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; }
 fi
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 

@@ -201,7 +201,7 @@ fn peer_row(
     concurrency: usize,
     result: anyhow::Result<race_peer::ScriptOutput>,
 ) -> Row {
-    let name = race_peer::name(peer);
+    let name = race_peer::label(peer);
     match result {
         Err(e) => Row::failed(name, "–", concurrency, format!("{e:#}")),
         Ok(out) => match Row::from_peer_output(&out.stdout) {

@@ -50,11 +50,19 @@ pub fn command_line(
     (dir.join(script), args)
 }
 
-/// The name of `peer` in progress lines and failed rows.
+/// The name of `peer` in progress lines.
 pub fn name(peer: Peer) -> &'static str {
     match peer {
         Peer::Restate => "restate",
         Peer::Postgres => "postgres",
+    }
+}
+
+/// The engine column of `peer`'s row when its script printed nothing to read.
+pub fn label(peer: Peer) -> &'static str {
+    match peer {
+        Peer::Restate => "Restate",
+        Peer::Postgres => "Postgres (graphile-worker)",
     }
 }
 

@@ -84,25 +84,8 @@ impl Row {
             data_mib: sum(|s| s.data_mib),
             errors: r.errors.total(),
             failed: None,
-            note: (r.servers.len() > 1).then(|| {
-                format!(
-                    "{} nodes, load to the leader; RSS, CPU, idle CPU and data summed over the nodes; batch {}",
-                    r.servers.len(),
-                    r.batch
-                )
-            }),
+            note: Some(suslik_note(r)),
         }
-        .with_batch_note(r)
-    }
-
-    fn with_batch_note(mut self, r: &Report) -> Row {
-        if self.note.is_none() {
-            self.note = Some(format!(
-                "{} pollers per actor, up to {} tasks per poll and release",
-                r.pollers, r.batch
-            ));
-        }
-        self
     }
 
     /// A peer run from its script's stdout: the client line (the first JSON line with
@@ -155,6 +138,20 @@ impl Row {
             failed: None,
             note,
         })
+    }
+}
+
+/// How a Suslik row was driven, and what its server figures add up.
+fn suslik_note(r: &Report) -> String {
+    let load = format!(
+        "{} pollers per actor, up to {} tasks per poll and release",
+        r.pollers, r.batch
+    );
+    match r.servers.len() {
+        n if n > 1 => format!(
+            "{n} nodes, load to the leader; RSS, CPU, idle CPU and data summed over the nodes; {load}"
+        ),
+        _ => load,
     }
 }
 
@@ -257,6 +254,10 @@ pub fn table(rows: &[Row]) -> String {
             opt(r.data_mib, 1),
             r.errors
         );
+    }
+    if !notes.is_empty() {
+        // A blank line ends the Markdown table.
+        t.push('\n');
     }
     for (i, n) in notes.iter().enumerate() {
         let _ = writeln!(t, "[{}] {n}", i + 1);
@@ -420,7 +421,8 @@ mod tests {
         assert!(lines[3]
             .contains("| 200 | 50 | 82 | 409 | 550.8 | 907.8 | 291 | 7.200 | 2.67 | 219.8 | 0 |"));
         assert!(lines[4].starts_with("| Postgres [2] |") && lines[4].ends_with("| failed |"));
-        assert!(t.contains("[2] Postgres: FAILED: exit status 1: apt-get failed"));
+        assert_eq!(lines[5], "", "the notes are not table rows");
+        assert!(t.contains("\n[2] Postgres: FAILED: exit status 1: apt-get failed\n"));
         // Every table line has the same number of cells.
         let cells = |l: &str| l.matches('|').count();
         assert!(lines[..5].iter().all(|l| cells(l) == cells(lines[0])));
