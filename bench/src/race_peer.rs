@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::watch;
 
@@ -22,6 +22,8 @@ use tokio::sync::watch;
 const STDERR_TAIL: usize = 8;
 /// How long a script has to clean up after SIGTERM before it is killed.
 const GRACE: Duration = Duration::from_secs(60);
+/// How long after the script's exit its output pipes may take to close.
+const PIPE_GRACE: Duration = Duration::from_secs(5);
 
 /// The script of `peer` and its arguments for a run of `processes` at `concurrency`.
 pub fn command_line(
@@ -114,12 +116,23 @@ pub async fn run_script(
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", script.display()))?;
-    let mut stdout = child.stdout.take().context("the script's stdout")?;
+    let stdout = child.stdout.take().context("the script's stdout")?;
     let stderr = child.stderr.take().context("the script's stderr")?;
-    let out_task = tokio::spawn(async move {
-        let mut text = String::new();
-        stdout.read_to_string(&mut text).await.map(|_| text)
-    });
+    // Collected line by line, so that what came is kept even if a process the script
+    // left behind holds the pipe open after the script ended.
+    let out = Arc::new(Mutex::new(String::new()));
+    let out_task = {
+        let out = out.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(mut o) = out.lock() {
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            }
+        })
+    };
     let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
     let err_task = {
         let tail = tail.clone();
@@ -156,11 +169,15 @@ pub async fn run_script(
             bail!("still running after {timeout:?}: stopped");
         }
     };
-    let stdout = out_task
-        .await
-        .context("reading the script's output")?
-        .context("reading the script's output")?;
-    let _ = err_task.await;
+    // The pipes close when the script and everything it started are gone.
+    let pipes = async {
+        let _ = out_task.await;
+        let _ = err_task.await;
+    };
+    if tokio::time::timeout(PIPE_GRACE, pipes).await.is_err() {
+        eprintln!("[{label}] (a process it started still holds its output open)");
+    }
+    let stdout = out.lock().map(|o| o.clone()).unwrap_or_default();
     let stderr_tail = tail
         .lock()
         .map(|t| t.iter().cloned().collect())
@@ -233,6 +250,29 @@ mod tests {
         )
         .await
         .is_err());
+    }
+
+    #[tokio::test]
+    async fn output_is_kept_when_a_leftover_process_holds_the_pipe() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("leaky.sh");
+        // The background sleep inherits stdout and outlives the script.
+        std::fs::write(&script, "echo '{\"b\":2}'\nsleep 30 &\necho $! > \"$1\"\n").unwrap();
+        let pid_file = dir.path().join("pid");
+        let out = run_script(
+            "t",
+            &script,
+            &[pid_file.display().to_string()],
+            Duration::from_secs(30),
+            never(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.stdout, "{\"b\":2}\n");
+        assert!(out.status.success());
+        // Stop the sleep this test started, by its pid.
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
     }
 
     #[tokio::test]
