@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use suslik_tests::suslik_bin;
+use suslik_tests::{privileged, suslik_bin};
 
 const DECIDER: &str = "disk.Decider#1";
 
@@ -25,14 +25,27 @@ struct Tmpfs {
 }
 
 impl Tmpfs {
-    fn mount(size_mib: u32) -> Tmpfs {
+    /// `None` (reported through `privileged::cannot_run`) when mounting is not allowed.
+    fn mount(test: &str, size_mib: u32) -> Option<Tmpfs> {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("mnt");
         std::fs::create_dir(&path).expect("mount point");
-        run(Command::new("mount")
+        let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size_mib}m"), "tmpfs"])
-            .arg(&path));
-        Tmpfs { path, _dir: dir }
+            .arg(&path)
+            .output();
+        match out {
+            Ok(out) if out.status.success() => Some(Tmpfs { path, _dir: dir }),
+            Ok(out) => {
+                let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+                privileged::cannot_run(test, &format!("mounting a tmpfs failed: {why}"));
+                None
+            }
+            Err(e) => {
+                privileged::cannot_run(test, &format!("cannot run `mount`: {e}"));
+                None
+            }
+        }
     }
 
     fn remount(&self, mode: &str) {
@@ -289,16 +302,15 @@ impl Api {
     }
 }
 
-fn privileged(test: &str) -> bool {
-    suslik_tests::privileged::require_root(test)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_writes_then_the_node_recovers_by_itself_when_space_returns() {
-    if !privileged("disk_trouble::full_disk") {
+    const TEST: &str = "disk_trouble::full_disk";
+    if !privileged::require_root(TEST) {
         return;
     }
-    let fs = Tmpfs::mount(96);
+    let Some(fs) = Tmpfs::mount(TEST, 96) else {
+        return;
+    };
     let data = fs.path.join("data");
     let server = Server::start(&data);
     let api = Api::new(&server);
@@ -362,10 +374,13 @@ async fn a_full_disk_refuses_writes_then_the_node_recovers_by_itself_when_space_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_data_directory_is_waited_out_and_nothing_acknowledged_is_lost() {
-    if !privileged("disk_trouble::read_only") {
+    const TEST: &str = "disk_trouble::read_only";
+    if !privileged::require_root(TEST) {
         return;
     }
-    let fs = Tmpfs::mount(64);
+    let Some(fs) = Tmpfs::mount(TEST, 64) else {
+        return;
+    };
     let data = fs.path.join("data");
     let server = Server::start(&data);
     let api = Api::new(&server);
@@ -416,8 +431,10 @@ impl Cluster {
     /// its member exits without serving, and the whole cluster is started again on
     /// fresh ports and empty data directories (as `suslik_tests::cluster` does for
     /// in-process nodes).
-    fn start() -> Cluster {
-        let disks: Vec<Tmpfs> = (0..3).map(|_| Tmpfs::mount(64)).collect();
+    fn start(test: &str) -> Option<Cluster> {
+        let disks = (0..3)
+            .map(|_| Tmpfs::mount(test, 64))
+            .collect::<Option<Vec<Tmpfs>>>()?;
         for _attempt in 0..suslik_tests::cluster::START_ATTEMPTS {
             let addrs: Vec<String> = (0..3)
                 .map(|_| {
@@ -446,7 +463,7 @@ impl Cluster {
             }
             if nodes.len() == 3 {
                 let apis = nodes.iter().flatten().map(Api::new).collect();
-                return Cluster { disks, nodes, apis };
+                return Some(Cluster { disks, nodes, apis });
             }
             eprintln!("a member did not start (port taken?): starting the cluster again");
         }
@@ -489,10 +506,13 @@ impl Cluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_whose_disk_fills_steps_aside_and_catches_up_once_space_returns() {
-    if !privileged("disk_trouble::cluster_leader_full") {
+    const TEST: &str = "disk_trouble::cluster_leader_full";
+    if !privileged::require_root(TEST) {
         return;
     }
-    let mut cluster = Cluster::start();
+    let Some(mut cluster) = Cluster::start(TEST) else {
+        return;
+    };
     let old = cluster.leader().await;
     let mut acked = BTreeMap::new();
     for n in 0..20 {
