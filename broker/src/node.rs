@@ -1,7 +1,7 @@
 //! One broker node assembled: Raft over sled, the state machine core, the leader
 //! loops and the HTTP server (client API + Raft RPC) on one listening socket.
 
-use crate::api::auth::{require_token, AuthConfig};
+use crate::api::auth::{AuthConfig, RequireToken};
 use crate::api::cluster::ClusterAdmin;
 use crate::api::forward::Forwarder;
 use crate::api::{http, BrokerApi, Limits};
@@ -173,10 +173,7 @@ impl Node {
         // Access control is the outermost layer: a refused call is never forwarded.
         let app = http::router(api.clone(), ClusterAdmin::new(raft.clone()), forwarder)
             .merge(raft_routes(raft.clone()))
-            .layer(axum::middleware::from_fn_with_state(
-                std::sync::Arc::new(cfg.auth.clone()),
-                require_token,
-            ));
+            .layer(RequireToken::new(cfg.auth.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {

@@ -18,11 +18,14 @@
 //! Tokens are compared in constant time.
 
 use super::ApiError;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, Method};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::future::{ready, Either, Ready};
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower_layer::Layer;
+use tower_service::Service;
 
 /// Header carrying the cluster's shared secret on Raft RPC.
 pub const PEER_SECRET_HEADER: &str = "x-suslik-peer-secret";
@@ -90,9 +93,10 @@ fn set(t: &Option<String>) -> Option<&str> {
 /// Classifies a request by method and path.
 pub fn classify(method: &Method, path: &str) -> Access {
     if OPEN_PATHS.contains(&path)
-        || OPEN_PREFIXES
-            .iter()
-            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+        || OPEN_PREFIXES.iter().any(|p| {
+            path.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
     {
         return Access::Open;
     }
@@ -110,6 +114,9 @@ pub fn classify(method: &Method, path: &str) -> Access {
 
 /// `/a/{uuid}/b` matches `/a/<a UUID>/b`; other segments match literally.
 fn matches_pattern(pattern: &str, path: &str) -> bool {
+    if !pattern.contains('{') {
+        return pattern == path;
+    }
     let mut p = pattern.split('/');
     let mut s = path.split('/');
     loop {
@@ -167,6 +174,11 @@ impl AuthConfig {
         path: &str,
         headers: &axum::http::HeaderMap,
     ) -> Result<(), ApiError> {
+        // No token and no secret configured (the loopback default): everything is open,
+        // and no request needs classifying.
+        if !self.clients_need_token() && self.peer_secret().is_none() {
+            return Ok(());
+        }
         match classify(method, path) {
             Access::Open => Ok(()),
             Access::Peer => match self.peer_secret() {
@@ -221,17 +233,59 @@ fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Middleware: answers 401/403 for a call its token does not allow; serves the rest.
-pub async fn require_token(
-    State(auth): State<Arc<AuthConfig>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    match auth.check(req.method(), req.uri().path(), req.headers()) {
-        Ok(()) => next.run(req).await,
-        Err(e) => {
-            tracing::debug!(method = %req.method(), path = req.uri().path(), code = %e.body.error, "call refused");
-            e.into_response()
+/// The access-control layer: answers 401/403 for a call its token does not allow and
+/// passes the rest on. A hand-written tower layer rather than `axum::middleware::from_fn`:
+/// every request passes here, and `from_fn` costs a boxed service, a boxed future and a
+/// clone of the inner service per request; this costs an `Arc` clone and the check.
+#[derive(Clone)]
+pub struct RequireToken(Arc<AuthConfig>);
+
+impl RequireToken {
+    pub fn new(auth: AuthConfig) -> Self {
+        RequireToken(Arc::new(auth))
+    }
+}
+
+impl<S> Layer<S> for RequireToken {
+    type Service = RequireTokenService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireTokenService {
+            auth: self.0.clone(),
+            inner,
+        }
+    }
+}
+
+/// [`RequireToken`] around one route.
+#[derive(Clone)]
+pub struct RequireTokenService<S> {
+    auth: Arc<AuthConfig>,
+    inner: S,
+}
+
+impl<S> Service<Request> for RequireTokenService<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<S::Future, Ready<Result<Response, S::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        match self
+            .auth
+            .check(req.method(), req.uri().path(), req.headers())
+        {
+            Ok(()) => Either::Left(self.inner.call(req)),
+            Err(e) => {
+                tracing::debug!(method = %req.method(), path = req.uri().path(), code = %e.body.error, "call refused");
+                Either::Right(ready(Ok(e.into_response())))
+            }
         }
     }
 }

@@ -61,7 +61,17 @@ pub struct HistoryEvent {
 /// A page of a process's history, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryPage {
-    /// Events recorded in all.
+    /// Events stored (what `offset` pages through).
     pub total: usize,
+    /// Events dropped from the middle of a long history: the broker keeps a process's
+    /// first and latest events (1,000 each). `seq` counts the dropped ones, so the
+    /// first event after the gap has `seq` = its position in the whole history.
+    /// Omitted when nothing was dropped.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub truncated: u64,
     pub items: Vec<HistoryEvent>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -6,7 +6,7 @@
 //! any more, as releases of the process's tasks are refused from now on). The process
 //! ends as `aborted`, so garbage collection and delete treat it like any ended one.
 
-use super::{Event, State, TaskStatus};
+use super::{Detail, Event, State, TaskStatus};
 use crate::model::history::EventKind;
 use crate::model::{Millis, ProcessId, ProcessState};
 
@@ -58,7 +58,7 @@ impl State {
             }
             let mut event = Event::new(EventKind::Aborted, now);
             if let Some(r) = reason.filter(|r| !r.is_empty()) {
-                event = event.detail(r);
+                event = event.detail(Detail::text(r));
             }
             self.record(*pid, event);
             tracing::info!(process_id = %pid, "process aborted");

@@ -48,7 +48,6 @@ impl State {
         let Some(process) = self.processes.remove(pid) else {
             return;
         };
-        self.histories.remove(pid);
         if let Some(at) = process.ended_at {
             self.ended.remove(&(at, *pid));
         }

@@ -30,7 +30,7 @@ mod views;
 
 pub use command::{Command, CommandError, CommandResult, Reply, Request, Response};
 pub use deliveries::{DeliveryError, LeaseExpiry, TIMEOUT_ERROR};
-pub use history::{Event, MAX_DETAIL_BYTES};
+pub use history::{Detail, Event, History, HISTORY_KEEP, MAX_DETAIL_BYTES};
 pub use listing::{
     ActorView, EdgeKind, GraphEdge, GraphNode, Page, ProcessGraph, ProcessQuery, ProcessSummary,
     QueuedTask,
@@ -102,8 +102,6 @@ pub struct State {
     /// Broken processes by the time they broke: what the broken listings walk, without
     /// scanning the others.
     broken: BTreeSet<(Millis, ProcessId)>,
-    /// Each live process's event history.
-    histories: history::Histories,
     /// Monotonic counter giving FIFO order among equally ready tasks.
     seq: u64,
     /// Named schedules starting processes on a cron expression or an interval.
@@ -310,9 +308,7 @@ impl State {
         match start_at {
             Some(at) if at > now => {
                 self.schedule(id, at);
-                self.record_task(id, EventKind::Scheduled, now, |e| {
-                    e.detail(&format!("due {}", at.0))
-                });
+                self.record_task(id, EventKind::Scheduled, now, |e| e.detail(Detail::Due(at)));
             }
             _ => self.enqueue(id, now),
         }

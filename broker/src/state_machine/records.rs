@@ -1,5 +1,6 @@
 //! What the state machine stores per process and per task.
 
+use super::history::History;
 use crate::model::wire::ReleaseReceipt;
 use crate::model::{
     ActorId, BrokenInfo, ErrorInfo, JsonValue, Millis, ProcessId, ProcessState, QueueKey, TaskId,
@@ -121,4 +122,6 @@ pub struct ProcessRecord {
     /// promise, a recovery): its key in the state's index of running processes by
     /// last change, which recovery walks oldest first.
     pub last_change: Millis,
+    /// What happened to it, bounded (see `history`).
+    pub history: History,
 }

@@ -12,7 +12,7 @@
 //! The index is kept cheap on the hot path: one `touch` per start, release or resolved
 //! external promise (two B-tree operations), not one per task event.
 
-use super::{Reply, State, TaskStatus};
+use super::{Detail, Reply, State, TaskStatus};
 use crate::model::history::EventKind;
 use crate::model::{ActorId, Millis, ProcessId, ProcessState, TaskId, TaskKind, TaskList};
 use crate::queue::QueueEntry;
@@ -107,7 +107,7 @@ impl State {
     }
 
     /// Puts `id` back if it can run but is in no queue or timer; says where it went.
-    fn recover_task(&mut self, id: TaskId, now: Millis) -> Option<&'static str> {
+    fn recover_task(&mut self, id: TaskId, now: Millis) -> Option<Detail> {
         let task = self.tasks.get(&id)?;
         match task.status {
             TaskStatus::Released { .. } => None,
@@ -117,7 +117,7 @@ impl State {
                 }
                 self.timers.arm(id, at);
                 self.effects.timer_armed = true;
-                Some("timer")
+                Some(Detail::Timer)
             }
             TaskStatus::Ready { ready_at, seq } => {
                 if self.queues.contains(&id) {
@@ -134,14 +134,14 @@ impl State {
                 if !self.effects.woken.contains(&key) {
                     self.effects.woken.push(key);
                 }
-                Some("queue")
+                Some(Detail::Queue)
             }
             TaskStatus::Waiting if task.spec.kind == TaskKind::External => {
                 match super::signal::promise_deadline(task) {
                     Some(at) if !self.timers.is_armed(id, at) => {
                         self.timers.arm(id, at);
                         self.effects.timer_armed = true;
-                        Some("timer")
+                        Some(Detail::Timer)
                     }
                     _ => None,
                 }
@@ -157,7 +157,7 @@ impl State {
                     return None;
                 }
                 self.make_ready(id, now);
-                Some("queue")
+                Some(Detail::Queue)
             }
         }
     }

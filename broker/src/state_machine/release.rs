@@ -6,7 +6,7 @@
 //! rejected release from leaving half a decision behind.
 
 use super::{
-    CommandError, CommandResult, Event, PromiseState, Reply, Resolution, State, TaskRecord,
+    CommandError, CommandResult, Detail, Event, PromiseState, Reply, Resolution, State, TaskRecord,
     TaskStatus, MAX_ARG_DEPTH, MAX_TASKS_PER_DECISION,
 };
 use crate::model::history::EventKind;
@@ -66,9 +66,9 @@ impl State {
         let attempt = task.attempt;
         self.queues.remove(&d.task_id);
         let (detail, error_type) = match &d.outcome {
-            Outcome::Value(_) => ("value", None),
-            Outcome::Promise(_) => ("promise", None),
-            Outcome::Error(e) => ("error", Some(e.error_type.as_str())),
+            Outcome::Value(_) => (Detail::Value, None),
+            Outcome::Promise(_) => (Detail::Promise, None),
+            Outcome::Error(e) => (Detail::Error, Some(e.error_type.as_str())),
         };
         if let Some(at) = d.delivered_at {
             let delivered = Event::new(EventKind::Delivered, at)
@@ -313,8 +313,7 @@ impl State {
             tracing::debug!(task_id = %id, attempt = task.attempt, %at, "retry scheduled");
             self.schedule(id, at);
             self.record_task(id, EventKind::RetryScheduled, now, |ev| {
-                ev.error_type(&e.error_type)
-                    .detail(&format!("due {}", at.0))
+                ev.error_type(&e.error_type).detail(Detail::Due(at))
             });
             return (ReleaseStatus::RetryScheduled, Some(at));
         }

@@ -155,12 +155,11 @@ impl State {
             s.last_fired_at = Some(tick.unwrap_or(now));
             // The process's `started` event says which schedule started it.
             let first = self
-                .histories
-                .0
+                .processes
                 .get_mut(&r.process_id)
-                .and_then(|h| h.first_mut());
+                .and_then(|p| p.history.first_mut());
             if let Some(e) = first.filter(|e| e.kind == EventKind::Started) {
-                *e = e.clone().detail(&format!("schedule {custom_id}"));
+                e.detail = super::Detail::text(&format!("schedule {custom_id}"));
             }
         }
         if let Some(t) = tick {

@@ -8,7 +8,9 @@
 //! (`suslik.Timeout`), resolves the promise as an accepted fail: the waiting decider
 //! receives the error in its argument and decides what to do.
 
-use super::{CommandError, CommandResult, Reply, Resolution, State, TaskRecord, TaskStatus};
+use super::{
+    CommandError, CommandResult, Detail, Reply, Resolution, State, TaskRecord, TaskStatus,
+};
 use crate::model::history::EventKind;
 use crate::model::{ErrorInfo, Millis, ProcessState, TaskId, TaskKind, TaskSpec};
 
@@ -59,8 +61,8 @@ impl State {
         }
         let process_id = task.process_id;
         self.record_task(id, EventKind::PromiseResolved, now, |e| match resolution {
-            Resolution::Value(_) => e.detail("value"),
-            Resolution::Fail(err) => e.detail("error").error_type(&err.error_type),
+            Resolution::Value(_) => e.detail(Detail::Value),
+            Resolution::Fail(err) => e.detail(Detail::Error).error_type(&err.error_type),
         });
         self.settle_external(id, resolution.clone(), now);
         self.touch(process_id, now);
@@ -95,7 +97,7 @@ impl State {
         );
         tracing::info!(task_id = %id, "external promise timed out");
         self.record_task(id, EventKind::TimedOut, now, |e| {
-            e.error_type(TIMEOUT_ERROR).detail("external promise")
+            e.error_type(TIMEOUT_ERROR).detail(Detail::ExternalPromise)
         });
         self.settle_external(id, Resolution::Fail(error), now);
         true

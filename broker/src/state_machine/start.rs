@@ -89,6 +89,7 @@ impl State {
                 unfinished: 1,
                 idempotency_key: idempotency_key.map(str::to_string),
                 last_change: now,
+                history: Default::default(),
             }),
         );
         if let Some(k) = idempotency_key {

@@ -1178,7 +1178,62 @@ fn the_history_lists_what_happened_in_order() {
     })
     .unwrap();
     assert!(s.history(&pid, 0, 10).is_none());
-    assert!(s.histories.0.is_empty(), "history outlived its process");
+}
+
+#[test]
+fn a_task_retried_without_end_keeps_a_bounded_history() {
+    use crate::model::history::EventKind as K;
+    let mut s = State::default();
+    let (pid, t) = start(&mut s, 0);
+    poll(&mut s, "decider#1");
+    let mut w = spec("w#1", "m", TaskKind::Worker, vec![]);
+    w.options.retry = Some(RetryPolicy {
+        initial_interval_ms: 1,
+        max_interval_ms: 1,
+        max_attempts: 0, // unlimited
+        ..RetryPolicy::default()
+    });
+    release(
+        &mut s,
+        decision(t, Outcome::Promise(w.task_id), vec![w.clone()]),
+    )
+    .unwrap();
+    // Each failed attempt records released + retry_scheduled + enqueued.
+    let attempts = HISTORY_KEEP as u64;
+    for i in 0..attempts {
+        assert_eq!(poll_ids(&mut s, "w#1"), vec![w.task_id]);
+        let failed = release(
+            &mut s,
+            decision(
+                w.task_id,
+                Outcome::Error(ErrorInfo::new("io.Flaky", "")),
+                vec![],
+            ),
+        );
+        assert_eq!(receipt(failed).status, ReleaseStatus::RetryScheduled);
+        s.apply(&Command::FireTimers {
+            now: Millis(1_000 + i),
+        })
+        .unwrap();
+    }
+    let recorded = 4 + 3 * attempts; // started, enqueued, released, enqueued: 4
+    let first = s.history(&pid, 0, 3).unwrap();
+    assert_eq!(first.total, 2 * HISTORY_KEEP, "both ends are full");
+    assert_eq!(first.truncated, recorded - 2 * HISTORY_KEEP as u64);
+    assert_eq!(first.items[0].event, K::Started, "the beginning is kept");
+    let last = s.history(&pid, 2 * HISTORY_KEEP - 1, 10).unwrap();
+    assert_eq!(last.items.len(), 1);
+    let newest = &last.items[0];
+    assert_eq!(newest.seq, recorded - 1, "seq counts the dropped events");
+    assert_eq!(
+        (newest.event, newest.attempt),
+        (K::Enqueued, Some(attempts as u32 + 1)),
+        "the latest attempt is kept"
+    );
+    // The whole history pages through with offset and total, as before.
+    let all = s.history(&pid, 0, usize::MAX).unwrap();
+    assert_eq!(all.items.len(), 2 * HISTORY_KEEP);
+    assert!(all.items.windows(2).all(|p| p[0].seq < p[1].seq));
 }
 
 mod process_ops;
