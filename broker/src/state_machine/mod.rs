@@ -85,6 +85,28 @@ pub struct ReleaseEffect {
     pub processing_ms: Option<u64>,
 }
 
+/// The first bytes of every state snapshot.
+pub const SNAPSHOT_MAGIC: &[u8; 8] = b"SUSLIKST";
+
+/// The layout of [`State`] in snapshots. Raise it whenever a serialized field of the
+/// state or its records changes, so that a build never decodes another's snapshot.
+/// (Snapshots written before versioning have no header: they are refused too.)
+pub const SNAPSHOT_FORMAT: u32 = 3;
+
+/// Why a snapshot could not be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error(
+        "the snapshot has no format header: it was written by a build older than format \
+         {SNAPSHOT_FORMAT}, whose state layout this build cannot read"
+    )]
+    Unversioned,
+    #[error("the snapshot is in state format {found}, this build reads format {SNAPSHOT_FORMAT}")]
+    Version { found: u32 },
+    #[error("the snapshot does not decode: {0}")]
+    Decode(#[from] bincode::Error),
+}
+
 /// The whole replicated state.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
@@ -226,14 +248,31 @@ impl State {
         std::mem::take(&mut self.effects)
     }
 
-    /// Serializes the replicated part of the state (snapshot).
+    /// Serializes the replicated part of the state (snapshot): [`SNAPSHOT_MAGIC`], the
+    /// format version, then the bincode of the state.
     pub fn to_snapshot(&self) -> Result<Vec<u8>, bincode::Error> {
-        bincode::serialize(self)
+        let mut out = Vec::with_capacity(4096);
+        out.extend_from_slice(SNAPSHOT_MAGIC);
+        out.extend_from_slice(&SNAPSHOT_FORMAT.to_le_bytes());
+        bincode::serialize_into(&mut out, self)?;
+        Ok(out)
     }
 
-    /// Restores a snapshot and rebuilds the derived ready queues.
-    pub fn from_snapshot(bytes: &[u8]) -> Result<State, bincode::Error> {
-        let mut state: State = bincode::deserialize(bytes)?;
+    /// Restores a snapshot and rebuilds the derived ready queues. A snapshot of another
+    /// format version (an older or newer build) is refused with a clear error rather
+    /// than decoded into garbage.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<State, SnapshotError> {
+        let header = SNAPSHOT_MAGIC.len() + 4;
+        let found = match bytes.strip_prefix(SNAPSHOT_MAGIC) {
+            Some(rest) if rest.len() >= 4 => {
+                u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]])
+            }
+            _ => return Err(SnapshotError::Unversioned),
+        };
+        if found != SNAPSHOT_FORMAT {
+            return Err(SnapshotError::Version { found });
+        }
+        let mut state: State = bincode::deserialize(&bytes[header..])?;
         state.rebuild_queues();
         state.rebuild_actor_index();
         Ok(state)

@@ -664,6 +664,27 @@ fn a_snapshot_restores_the_state_and_rebuilds_the_queues() {
     assert_eq!(r.process_view(&pid).unwrap().state, ProcessState::Finished);
 }
 
+#[test]
+fn a_snapshot_of_another_format_is_refused_with_a_clear_error() {
+    let mut s = State::default();
+    start(&mut s, 0);
+    let snap = s.to_snapshot().unwrap();
+    assert!(snap.starts_with(super::SNAPSHOT_MAGIC));
+
+    let mut newer = snap.clone();
+    newer[8..12].copy_from_slice(&(super::SNAPSHOT_FORMAT + 1).to_le_bytes());
+    let err = State::from_snapshot(&newer).unwrap_err().to_string();
+    assert!(err.contains("this build reads format"), "{err}");
+
+    // What builds before versioning wrote: the bare bincode of the state.
+    let unversioned = &snap[12..];
+    let err = State::from_snapshot(unversioned).unwrap_err().to_string();
+    assert!(err.contains("no format header"), "{err}");
+
+    let err = State::from_snapshot(&snap[..20]).unwrap_err().to_string();
+    assert!(err.contains("does not decode"), "{err}");
+}
+
 mod property {
     //! Random decision DAGs released in random orders.
     use super::*;
