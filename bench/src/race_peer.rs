@@ -114,6 +114,9 @@ pub async fn run_script(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
+        // Its own process group, so that `stop` can kill the engine the script started
+        // (postgres, restate-server, node) if the script's own teardown does not end.
+        .process_group(0)
         .spawn()
         .with_context(|| format!("starting {}", script.display()))?;
     let stdout = child.stdout.take().context("the script's stdout")?;
@@ -189,7 +192,8 @@ pub async fn run_script(
     })
 }
 
-/// SIGTERM (the script's trap tears its engine down), then SIGKILL after [`GRACE`].
+/// SIGTERM to the script (its trap tears its engine down), then SIGKILL to its whole
+/// process group (the script and whatever it started) after [`GRACE`].
 pub async fn stop(child: &mut tokio::process::Child) {
     if let Some(pid) = child.id() {
         let _ = std::process::Command::new("kill")
@@ -198,6 +202,9 @@ pub async fn stop(child: &mut tokio::process::Child) {
         if tokio::time::timeout(GRACE, child.wait()).await.is_ok() {
             return;
         }
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .status();
     }
     let _ = child.kill().await;
 }

@@ -86,7 +86,17 @@ async fn panics_and_errors_become_error_releases_and_the_poller_survives() {
     let v: Value = p.wait_for_result(id, wait).await.expect("result");
     assert_eq!(v, json!({"still": "alive"}));
 
-    let worker = profiler.snapshot()[&ActorId::new(DIAG_WORKER).expect("valid")];
+    // The result is visible once the release is committed, a moment before the answer
+    // reaches the worker's profiler: wait for that answer.
+    let worker_id = ActorId::new(DIAG_WORKER).expect("valid");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let worker = loop {
+        let worker = profiler.snapshot()[&worker_id];
+        if worker.released == 3 || std::time::Instant::now() > deadline {
+            break worker;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert_eq!((worker.failed, worker.succeeded), (2, 1), "{worker:?}");
     assert_eq!(worker.released, 3, "{worker:?}");
     let report = container.shutdown(Duration::from_secs(5)).await;

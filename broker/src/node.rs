@@ -96,13 +96,26 @@ pub struct Node {
 
 impl Node {
     /// Opens the data directory, starts Raft (bootstrapping a one-node cluster on first
-    /// start), waits for a leader and serves HTTP.
+    /// start), waits for a leader and serves HTTP on `cfg.listen`.
     pub async fn start(cfg: NodeConfig) -> anyhow::Result<Node> {
         std::fs::create_dir_all(&cfg.data_dir)
             .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
-        let listener = tokio::net::TcpListener::bind(cfg.listen)
-            .await
+        let listener = std::net::TcpListener::bind(cfg.listen)
             .with_context(|| format!("listening on {}", cfg.listen))?;
+        Node::start_on(cfg, listener).await
+    }
+
+    /// [`Node::start`] serving on an already bound `listener` (`cfg.listen` is ignored):
+    /// whoever bound it may keep a duplicate of it, so that the address stays bound
+    /// across a restart of the node (see [`crate::supervisor`]).
+    pub async fn start_on(
+        cfg: NodeConfig,
+        listener: std::net::TcpListener,
+    ) -> anyhow::Result<Node> {
+        std::fs::create_dir_all(&cfg.data_dir)
+            .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
 
         let core = BrokerCore::new();

@@ -12,27 +12,25 @@ pub fn suslik_bin() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-            let status = Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "-q",
-                    "-p",
-                    "suslik-broker",
-                    "--bin",
-                    "suslik",
-                    "--manifest-path",
-                ])
-                .arg(&manifest)
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "building the suslik binary failed");
-            // target/debug/deps/<test>-… → target/debug/suslik
+            // target/<profile>/deps/<test>-… → target/<profile>/suslik, built with the
+            // test's own profile (dev or release), so a test never runs a stale binary.
             let exe = std::env::current_exe().expect("test executable");
             let dir = exe
                 .parent()
                 .and_then(|deps| deps.parent())
-                .expect("target dir");
+                .expect("target dir")
+                .to_path_buf();
+            let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+            let mut build = Command::new(env!("CARGO"));
+            build
+                .args(["build", "-q", "-p", "suslik-broker", "--bin", "suslik"])
+                .arg("--manifest-path")
+                .arg(&manifest);
+            if dir.file_name().is_some_and(|d| d == "release") {
+                build.arg("--release");
+            }
+            let status = build.status().expect("run cargo build");
+            assert!(status.success(), "building the suslik binary failed");
             dir.join("suslik")
         })
         .clone()

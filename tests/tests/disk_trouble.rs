@@ -356,11 +356,12 @@ async fn a_full_disk_refuses_writes_then_the_node_recovers_by_itself_when_space_
         })
         .await;
     let message = health["message"].as_str().expect("message");
-    assert!(message.contains(&data.display().to_string()), "{message}");
     assert!(message.contains("no space left"), "{message}");
     let (status, body) = api.start(9_999, 10).await.expect("stand-in answers");
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"], "storage_unavailable", "{body}");
+    let message = body["message"].as_str().expect("message");
+    assert!(message.contains(&data.display().to_string()), "{message}");
 
     std::fs::remove_file(&filler).expect("free the space");
     api.ready().await;

@@ -756,7 +756,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         webhook,
         alerts,
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         // The node restarts itself in place after a storage error (full or read-only
         // data directory) once the directory takes writes again; see `supervisor`.
         let served = serve_supervised(cfg, shutdown_signal(), |addr| {
@@ -771,7 +771,10 @@ fn serve(args: ServeArgs) -> ExitCode {
                 ExitCode::from(1)
             }
         }
-    })
+    });
+    // Do not wait without end for blocking work (a storage probe on a dying disk).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    code
 }
 
 async fn shutdown_signal() {

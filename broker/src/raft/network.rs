@@ -5,8 +5,8 @@
 //! openraft's chunked transport (each chunk is one `InstallSnapshotRequest`), so no single
 //! body is larger than `snapshot_max_chunk_size`.
 //!
-//! Error mapping matters for liveness: a refused connection is [`Unreachable`] (openraft backs
-//! off before retrying), an expired deadline is [`Timeout`], anything else on the wire is a
+//! Error mapping matters for liveness: a refused connection or a `503` is [`Unreachable`]
+//! (openraft backs off before retrying), an expired deadline is [`Timeout`], anything else on the wire is a
 //! [`NetworkError`], and an error the peer's Raft returned is a [`RemoteError`].
 
 use std::error::Error as StdError;
@@ -137,9 +137,16 @@ impl HttpNetwork {
         };
         if !status.is_success() {
             let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
-            return Err(network_error(format!(
-                "{action} to {url}: HTTP {status}: {text}"
-            )));
+            let msg = format!("{action} to {url}: HTTP {status}: {text}");
+            // A 503 is a peer that cannot serve Raft now (its storage stand-in while it
+            // waits for disk space): back off as for a dead peer instead of re-sending
+            // the entries every heartbeat.
+            if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+                return Err(RPCError::Unreachable(Unreachable::new(&AnyError::error(
+                    msg,
+                ))));
+            }
+            return Err(network_error(msg));
         }
         let result: Result<Resp, RaftError<NodeId, E>> = bincode::deserialize(&bytes)
             .map_err(|e| network_error(format!("decoding {action} reply from {url}: {e}")))?;

@@ -8,7 +8,7 @@
 //! the applier from it and reports its log id as applied; openraft then replays the
 //! committed log tail after it. Only the meta stays in memory: the bytes (about half a
 //! KiB per queued task) are read back from sled when a follower needs them. A store
-//! written before that split keeps both under `current`, which is still read.
+//! written before that split (both under `current`) is refused on open.
 //!
 //! The snapshot view is taken in [`RaftStateMachine::get_snapshot_builder`], which openraft
 //! calls on the apply task, so the applier bytes and the recorded last-applied id always
@@ -33,8 +33,9 @@ use super::{BasicNode, NodeId, TypeConfig};
 use crate::state_machine::Response;
 
 const SNAPSHOT_TREE: &str = "snapshot";
-/// Where earlier versions kept the whole [`StoredSnapshot`]; read on open, removed on
-/// the next snapshot.
+/// Where builds before the meta/data split kept the whole snapshot. Their snapshots
+/// also predate the state format header, so a store holding this key is refused on
+/// open with a clear error (ignoring it would replay a purged log from the middle).
 const KEY_CURRENT: &[u8] = b"current";
 /// bincode of the current snapshot's [`SnapshotMeta`].
 const KEY_META: &[u8] = b"meta";
@@ -52,8 +53,7 @@ pub struct SnapshotPayload {
     pub app: Vec<u8>,
 }
 
-/// The record of the current snapshot in earlier versions (under [`KEY_CURRENT`]).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The current snapshot as read back from the store.
 struct StoredSnapshot {
     meta: SnapshotMeta,
     /// bincode of [`SnapshotPayload`].
@@ -87,7 +87,6 @@ impl SnapshotSlot {
         let mut batch = sled::Batch::default();
         batch.insert(KEY_META, encode(subject.clone(), meta)?);
         batch.insert(KEY_DATA, data);
-        batch.remove(KEY_CURRENT);
         self.tree
             .apply_batch(batch)
             .map_err(|e| sto_err(subject.clone(), ErrorVerb::Write, &e))?;
@@ -104,46 +103,56 @@ impl SnapshotSlot {
         Ok(true)
     }
 
-    /// The current snapshot, its bytes read back from sled.
+    /// The current snapshot, read back from sled (on the blocking pool: it can be
+    /// hundreds of MiB, and the caller is the state machine's task).
     async fn load(&self) -> Result<Option<Snapshot>, StorageError<NodeId>> {
         let current = self.current.lock().await;
-        let Some(meta) = current.as_ref() else {
+        if current.is_none() {
             return Ok(None);
-        };
-        let Some(stored) = Self::read_stored(&self.tree)? else {
-            let subject = ErrorSubject::Snapshot(Some(meta.signature()));
+        }
+        let tree = self.tree.clone();
+        let stored = tokio::task::spawn_blocking(move || Self::read_stored(&tree))
+            .await
+            .map_err(|e| {
+                let err = std::io::Error::other(format!("snapshot read task failed: {e}"));
+                sto_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, &err)
+            })??;
+        let Some(stored) = stored else {
             let err = std::io::Error::other("snapshot missing from the store");
-            return Err(sto_err(subject, ErrorVerb::Read, &err));
+            return Err(sto_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, &err));
         };
-        let data = stored.data;
         Ok(Some(Snapshot {
-            meta: meta.clone(),
-            snapshot: Box::new(Cursor::new(data)),
+            meta: stored.meta,
+            snapshot: Box::new(Cursor::new(stored.data)),
         }))
     }
 
-    /// The stored snapshot on open: the split keys, or the earlier single record.
+    /// The stored snapshot, if any.
     fn read_stored(tree: &sled::Tree) -> Result<Option<StoredSnapshot>, StorageError<NodeId>> {
         let subject = ErrorSubject::Snapshot(None);
         let read = |key| {
             tree.get(key)
                 .map_err(|e| sto_err(subject.clone(), ErrorVerb::Read, &e))
         };
-        if let Some(meta) = read(KEY_META)? {
-            let meta: SnapshotMeta = decode(subject.clone(), &meta)?;
-            let Some(data) = read(KEY_DATA)? else {
-                let err = std::io::Error::other("snapshot meta without its bytes");
+        let Some(meta) = read(KEY_META)? else {
+            if read(KEY_CURRENT)?.is_some() {
+                let err = std::io::Error::other(
+                    "the snapshot was stored by an older build, whose state format this build \
+                     cannot read",
+                );
                 return Err(sto_err(subject, ErrorVerb::Read, &err));
-            };
-            return Ok(Some(StoredSnapshot {
-                meta,
-                data: data.to_vec(),
-            }));
-        }
-        match read(KEY_CURRENT)? {
-            Some(bytes) => Ok(Some(decode(subject, &bytes)?)),
-            None => Ok(None),
-        }
+            }
+            return Ok(None);
+        };
+        let meta: SnapshotMeta = decode(subject.clone(), &meta)?;
+        let Some(data) = read(KEY_DATA)? else {
+            let err = std::io::Error::other("snapshot meta without its bytes");
+            return Err(sto_err(subject, ErrorVerb::Read, &err));
+        };
+        Ok(Some(StoredSnapshot {
+            meta,
+            data: data.to_vec(),
+        }))
     }
 }
 
@@ -442,58 +451,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_snapshot_stored_by_an_earlier_version_is_restored_and_replaced() {
+    async fn a_store_from_before_the_split_is_refused_not_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let built = {
-            let (_db, _applier, mut sm) = open(dir.path()).await;
-            sm.apply([membership(1, 1, &[1]), normal(1, 2), normal(1, 3)])
-                .await
-                .unwrap();
-            sm.get_snapshot_builder()
-                .await
-                .build_snapshot()
-                .await
-                .unwrap()
-        };
-        // Rewrite it the way earlier versions stored it: one record under `current`.
-        {
-            let (db, _) = crate::raft::durable::open_store(dir.path()).unwrap();
-            let tree = db.open_tree(SNAPSHOT_TREE).unwrap();
-            let old = StoredSnapshot {
-                meta: built.meta.clone(),
-                data: built.snapshot.get_ref().clone(),
-            };
-            tree.insert(KEY_CURRENT, bincode::serialize(&old).unwrap())
-                .unwrap();
-            tree.remove(KEY_META).unwrap();
-            tree.remove(KEY_DATA).unwrap();
-            db.flush().unwrap();
-        }
-        let (db, applier, mut sm) = open(dir.path()).await;
-        assert_eq!(applier.restored(), vec![applier_bytes(2)]);
-        let current = sm.get_current_snapshot().await.unwrap().unwrap();
-        assert_eq!(current.meta, built.meta);
-        assert_eq!(current.snapshot.get_ref(), built.snapshot.get_ref());
-        // The next snapshot is stored split, and the old record is gone.
-        sm.apply([normal(1, 4)]).await.unwrap();
-        sm.get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
+        let (db, durable) = crate::raft::durable::open_store(dir.path()).unwrap();
+        db.open_tree(SNAPSHOT_TREE)
+            .unwrap()
+            .insert(KEY_CURRENT, &b"an old snapshot record"[..])
             .unwrap();
-        let tree = db.open_tree(SNAPSHOT_TREE).unwrap();
-        assert!(tree.get(KEY_CURRENT).unwrap().is_none());
-        assert!(tree.get(KEY_META).unwrap().is_some());
+        let applier = Arc::new(CountingApplier::default());
+        let err = SledStateMachine::open(&db, durable, applier)
+            .await
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("older build"), "{err}");
     }
 
     #[tokio::test]
     async fn corrupt_snapshot_on_disk_fails_open() {
         let dir = tempfile::tempdir().unwrap();
         let (db, durable) = crate::raft::durable::open_store(dir.path()).unwrap();
-        db.open_tree(SNAPSHOT_TREE)
-            .unwrap()
-            .insert(KEY_CURRENT, &b"garbage"[..])
-            .unwrap();
+        let tree = db.open_tree(SNAPSHOT_TREE).unwrap();
+        tree.insert(KEY_META, &b"garbage"[..]).unwrap();
+        tree.insert(KEY_DATA, &b"garbage"[..]).unwrap();
         let applier = Arc::new(CountingApplier::default());
         assert!(SledStateMachine::open(&db, durable, applier).await.is_err());
     }

@@ -40,12 +40,20 @@ const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
 /// Runs a node, restarting it in place after storage errors, until `shutdown`
 /// completes. `on_listening` is called once, with the bound address, as soon as the
 /// address serves (the node, or the `503 storage_unavailable` stand-in).
+///
+/// The address is bound once, here, and each node and stand-in serves a duplicate of
+/// that socket: it never goes unbound between them, so no other process can take it,
+/// and connections made during a hand-over wait in the backlog.
 pub async fn serve_supervised(
     mut cfg: NodeConfig,
     shutdown: impl Future<Output = ()>,
     on_listening: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     tokio::pin!(shutdown);
+    let held = std::net::TcpListener::bind(cfg.listen)
+        .with_context(|| format!("listening on {}", cfg.listen))?;
+    cfg.listen = held.local_addr()?;
+    let duplicate = || held.try_clone().context("duplicating the listening socket");
     let mut on_listening = Some(on_listening);
     let mut announce = |addr: SocketAddr| {
         if let Some(f) = on_listening.take() {
@@ -53,13 +61,19 @@ pub async fn serve_supervised(
         }
     };
     let mut restart_delay = Duration::ZERO;
-    // Why the last node stopped, while it is to be restarted.
+    // Why the last node stopped (or failed to restart), while it is to be restarted.
     let mut stopped_on: Option<String> = None;
+    // Whether a node has run: after that, every failure is waited out.
+    let mut ran = false;
     loop {
-        let trouble = match probe(&cfg.data_dir).await {
+        let probed = tokio::select! {
+            p = probe(&cfg.data_dir) => p,
+            _ = &mut shutdown => return Ok(()),
+        };
+        let trouble = match probed {
             // A wrong path or permission at start-up is a configuration error, not
             // disk trouble to wait out.
-            Err(error) if stopped_on.is_none() && !is_disk_trouble(&error) => {
+            Err(error) if !ran && !is_disk_trouble(&error) => {
                 return Err(error).with_context(|| {
                     format!("data directory {} is not usable", cfg.data_dir.display())
                 });
@@ -69,8 +83,7 @@ pub async fn serve_supervised(
             Ok(()) => None,
         };
         if let Some(trouble) = trouble {
-            let stand_in = unavailable::StandIn::bind(cfg.listen, &cfg.data_dir, &trouble).await?;
-            cfg.listen = stand_in.local_addr();
+            let stand_in = unavailable::StandIn::serve(duplicate()?, &cfg, &trouble)?;
             announce(cfg.listen);
             tracing::error!(
                 data_dir = %cfg.data_dir.display(),
@@ -88,20 +101,27 @@ pub async fn serve_supervised(
             tracing::info!(data_dir = %cfg.data_dir.display(), "data directory takes writes; starting the node");
         }
         let started = Instant::now();
-        let node = match Node::start(cfg.clone()).await {
+        // An abandoned start is safe: only what is fsync'd counts, as after a kill.
+        let start = tokio::select! {
+            r = Node::start_on(cfg.clone(), duplicate()?) => r,
+            _ = &mut shutdown => return Ok(()),
+        };
+        let node = match start {
             Ok(node) => node,
             Err(e) => {
-                // A start that failed on the data directory is waited out like a stop.
                 let reason = format!("{e:#}");
-                if probe(&cfg.data_dir).await.is_err() {
-                    tracing::error!(error = %reason, "node start failed on its data directory");
+                // Once a node has run, or when the data directory is the trouble, a
+                // failed start is waited out like a stop (stand-in, backoff).
+                if ran || probe(&cfg.data_dir).await.is_err() {
+                    tracing::error!(error = %reason, "the node did not start; retrying");
                     stopped_on = Some(reason);
+                    restart_delay = next_delay(restart_delay, started.elapsed());
                     continue;
                 }
                 return Err(e);
             }
         };
-        cfg.listen = node.local_addr();
+        ran = true;
         announce(cfg.listen);
         tokio::select! {
             _ = &mut shutdown => {
@@ -134,21 +154,6 @@ fn next_delay(last: Duration, ran_for: Duration) -> Duration {
         Duration::from_secs(1)
     } else {
         (last * 2).min(MAX_RESTART_DELAY)
-    }
-}
-
-/// Binds `addr`, retrying for a few seconds while the socket of a node that just
-/// stopped is still being released.
-pub(crate) async fn bind_again(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => return Ok(l),
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => return Err(e).with_context(|| format!("listening on {addr}")),
-        }
     }
 }
 
