@@ -10,9 +10,9 @@ use crate::model::{Millis, ProcessId, QueueKey};
 use crate::raft::Applier;
 use crate::state_machine::{Effects, Request, Response, State};
 use dashmap::DashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use tokio::sync::{mpsc, Notify};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::Notify;
 
 /// A process started or ended, as webhooks and metrics see it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -42,11 +42,10 @@ pub struct BrokerCore {
     pub schedules_changed: Notify,
     /// This node's metrics and activity counters.
     pub metrics: Metrics,
-    /// Whether this node leads (set by the leadership watcher): lifecycle events go to
-    /// the webhook sender only on the leader.
+    /// Whether this node leads (set by the leadership watcher).
     pub leading: AtomicBool,
-    /// Where lifecycle events go (the webhook sender), if webhooks are configured.
-    lifecycle_tx: OnceLock<mpsc::Sender<LifecycleEvent>>,
+    /// Wakes the leader's webhook sender when lifecycle events entered the outbox.
+    pub outbox_changed: Notify,
 }
 
 impl BrokerCore {
@@ -77,11 +76,6 @@ impl BrokerCore {
         }
     }
 
-    /// Sends lifecycle events to `tx` from now on (webhooks). Set once.
-    pub fn subscribe_lifecycle(&self, tx: mpsc::Sender<LifecycleEvent>) {
-        let _ = self.lifecycle_tx.set(tx);
-    }
-
     /// Processes started or ended by the effects, with their state in `s`.
     fn lifecycle(s: &State, effects: &Effects) -> Vec<LifecycleEvent> {
         let started = effects.started.iter().map(|id| (id, true));
@@ -108,15 +102,8 @@ impl BrokerCore {
     fn publish(&self, effects: Effects, lifecycle: Vec<LifecycleEvent>) {
         let now = Millis::now();
         self.metrics.record_effects(&effects, &lifecycle, now);
-        if let Some(tx) = self.lifecycle_tx.get() {
-            if self.leading.load(Ordering::Relaxed) {
-                for e in lifecycle {
-                    if tx.try_send(e).is_err() {
-                        self.metrics.record_webhook_dropped();
-                        tracing::warn!("webhook queue full; a lifecycle event was dropped");
-                    }
-                }
-            }
+        if !lifecycle.is_empty() {
+            self.outbox_changed.notify_one();
         }
         self.wake(&effects.woken);
         if effects.timer_armed {

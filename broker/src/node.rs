@@ -7,8 +7,8 @@ use crate::api::forward::Forwarder;
 use crate::api::{http, BrokerApi, Limits};
 use crate::core::BrokerCore;
 use crate::leader::{
-    run_gc, run_lease_expiry, run_recovery, run_schedules, run_timers, watch_leadership, GcConfig,
-    Proposer, RecoveryConfig,
+    run_gc, run_lease_expiry, run_recovery, run_schedules, run_timers, run_webhook_outbox,
+    watch_leadership, GcConfig, Proposer, RecoveryConfig,
 };
 use crate::notify::{run_alerts, AlertsConfig, Webhook, WebhookConfig};
 use crate::raft::{raft_routes, start_raft, wait_for_leader, Raft, RaftConfig};
@@ -146,7 +146,7 @@ impl Node {
                 .keys()
                 .next()
                 .is_none_or(|first| *first == cfg.node_id);
-        // Subscribe the webhook before Raft replays the log, so no event is missed.
+        // Alerts go straight to the webhook; lifecycle events through the outbox loop.
         let (webhook, webhook_tasks) = match cfg.webhook.clone() {
             Some(w) => {
                 let (hook, tasks) = Webhook::start(core.clone(), w)?;
@@ -173,6 +173,12 @@ impl Node {
                 raft.clone(),
                 proposer.clone(),
                 cfg.recovery.clone(),
+            )),
+            tokio::spawn(run_webhook_outbox(
+                core.clone(),
+                raft.clone(),
+                proposer.clone(),
+                cfg.webhook.clone(),
             )),
         ];
         loops.extend(webhook_tasks);

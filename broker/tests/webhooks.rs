@@ -1,6 +1,7 @@
 //! Webhooks against a real server: process lifecycle events reach the configured URL as
-//! JSON, a refusing receiver gets the event on a retry, and only subscribed events are
-//! sent.
+//! JSON, a refusing receiver gets the event on a retry, only subscribed events are sent,
+//! and events not yet delivered survive a crash of the server (the outbox is part of
+//! the replicated state).
 
 mod common;
 
@@ -169,4 +170,49 @@ async fn an_aborted_process_is_posted_as_aborted() {
     let got = hook.wait_for("the aborted event", |b| !b.is_empty()).await;
     assert_eq!(events_of(&got, p.process_id), ["aborted"]);
     assert_eq!(got[0]["state"], "aborted");
+}
+
+#[tokio::test]
+async fn events_not_delivered_before_a_crash_are_delivered_after_the_restart() {
+    // The receiver refuses everything at first: the sender keeps retrying the first
+    // event, and the later ones wait in the outbox behind it.
+    let hook = Receiver::start(usize::MAX).await;
+    let (mut server, _dir) = server_with(&format!(
+        "[webhook]\nurl = \"{}\"\nevents = [\"started\"]\nmax_retries = 1000000\n",
+        hook.url()
+    ))
+    .await;
+    let api = server.api();
+    let mut started = Vec::new();
+    for _ in 0..3 {
+        started.push(
+            api.start(&start("wh.crash#1", "run", vec![]))
+                .await
+                .process_id,
+        );
+    }
+    // Wait until the sender is really retrying, then crash the server.
+    while hook.requests() < 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    server.kill();
+    hook.accept_all();
+    server.restart().await;
+
+    let got = hook
+        .wait_for("every started event after the restart", |b| {
+            started.iter().all(|p| !events_of(b, p).is_empty())
+        })
+        .await;
+    for p in &started {
+        assert_eq!(events_of(&got, p), ["started"], "{got:?}");
+    }
+    let mut ids: Vec<u64> = got.iter().filter_map(|b| b["event_id"].as_u64()).collect();
+    assert_eq!(
+        ids.len(),
+        got.len(),
+        "every body carries its event_id: {got:?}"
+    );
+    ids.dedup();
+    assert_eq!(ids.len(), got.len(), "each event once, in order: {got:?}");
 }

@@ -11,6 +11,7 @@ mod proposer;
 mod recovery;
 mod schedules;
 mod timers;
+mod webhook_outbox;
 
 pub use gc::{run_gc, GcConfig};
 pub use leadership::watch_leadership;
@@ -19,6 +20,7 @@ pub use proposer::{ProposeError, Proposer};
 pub use recovery::{recover_once, run_recovery, RecoveryConfig, RecoveryStats};
 pub use schedules::run_schedules;
 pub use timers::run_timers;
+pub use webhook_outbox::run_webhook_outbox;
 
 /// Waits until this node leads; `false` once Raft has stopped. The loops that propose
 /// (timers, garbage collection) call it at the top of every turn.

@@ -1,21 +1,22 @@
 //! The webhook sender: POSTs process lifecycle events and alert firings as JSON to the
 //! configured URL, retrying with exponential backoff.
 //!
-//! The state machine never waits for it: lifecycle events reach it through a bounded
-//! channel filled with `try_send` after each applied log entry (on the leader only, so
-//! a cluster sends each event once); when the channel is full the event is dropped,
-//! counted in `suslik_webhook_dropped_total` and logged. Delivery is at most once per
-//! leader: an event queued when leadership moves, or one that fails every retry, is not
-//! sent again.
+//! Lifecycle events (started, finished, broken, aborted) come from the replicated
+//! outbox (`state_machine::outbox`) and are sent by the leader's outbox loop
+//! (`leader::run_webhook_outbox`), at least once across failovers and restarts; each
+//! carries its `event_id` so that a receiver can drop a repeat. Alert firings are the
+//! leader's own observations, not replicated: they go through a bounded channel here,
+//! and a full channel drops one (counted in `suslik_webhook_dropped_total`).
 
 use super::WebhookConfig;
-use crate::core::{BrokerCore, LifecycleEvent};
+use crate::core::BrokerCore;
+use crate::state_machine::outbox::OutboxEvent;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Events waiting for the sender; more are dropped.
+/// Alerts waiting for the sender; more are dropped.
 pub const QUEUE_CAPACITY: usize = 4096;
 /// First retry delay; it doubles per attempt up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -24,7 +25,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Something to POST.
 #[derive(Debug, Clone)]
 pub enum Notification {
-    Lifecycle(LifecycleEvent),
+    /// A process lifecycle event from the outbox.
+    Lifecycle(OutboxEvent),
     /// An alert firing: `{event: "alert", name, kind, at, detail}`.
     Alert(Value),
 }
@@ -32,18 +34,19 @@ pub enum Notification {
 impl Notification {
     fn event(&self) -> &str {
         match self {
-            Notification::Lifecycle(e) => e.event,
+            Notification::Lifecycle(e) => e.name(),
             Notification::Alert(_) => "alert",
         }
     }
 
-    /// The JSON body: `{event, process_id, state, at}` for a lifecycle event.
+    /// The JSON body: `{event, event_id, process_id, state, at}` for a lifecycle event.
     pub fn body(&self) -> Value {
         match self {
             Notification::Lifecycle(e) => json!({
-                "event": e.event,
+                "event": e.name(),
+                "event_id": e.seq,
                 "process_id": e.process_id,
-                "state": e.state,
+                "state": crate::metrics::state_name(e.state),
                 "at": e.at,
             }),
             Notification::Alert(v) => v.clone(),
@@ -51,8 +54,15 @@ impl Notification {
     }
 }
 
-/// Handle for queueing notifications (alerts use it; lifecycle events come from the
-/// core). Cheap to clone.
+/// The HTTP client of a webhook: no proxy, the configured timeout per request.
+pub fn client(cfg: &WebhookConfig) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(cfg.timeout_ms.max(1)))
+        .build()?)
+}
+
+/// Handle for queueing alert notifications. Cheap to clone.
 #[derive(Clone)]
 pub struct Webhook {
     tx: mpsc::Sender<Notification>,
@@ -60,46 +70,24 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    /// Starts the sender for `cfg`: subscribes to the core's lifecycle events and spawns
-    /// the tasks that forward and deliver them. Returns the handle and the tasks.
+    /// Starts the alert sender for `cfg`. Returns the handle and its task.
     pub fn start(
         core: Arc<BrokerCore>,
         cfg: WebhookConfig,
     ) -> anyhow::Result<(Webhook, Vec<tokio::task::JoinHandle<()>>)> {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_millis(cfg.timeout_ms.max(1)))
-            .build()?;
-        let (life_tx, mut life_rx) = mpsc::channel::<LifecycleEvent>(QUEUE_CAPACITY);
-        core.subscribe_lifecycle(life_tx);
+        let http = client(&cfg)?;
         let (tx, mut rx) = mpsc::channel::<Notification>(QUEUE_CAPACITY);
-        let forward_tx = tx.clone();
-        let forward_core = core.clone();
-        // Entries applied again after a restart (the log replays) carry their old
-        // times: events from before this node started were sent by an earlier run.
-        let since = crate::model::Millis::now();
-        let forward = tokio::spawn(async move {
-            while let Some(e) = life_rx.recv().await {
-                if e.at < since {
-                    continue;
-                }
-                if forward_tx.try_send(Notification::Lifecycle(e)).is_err() {
-                    forward_core.metrics.record_webhook_dropped();
-                    tracing::warn!("webhook queue full; a lifecycle event was dropped");
-                }
-            }
-        });
         let send_core = core.clone();
         let sender = tokio::spawn(async move {
             while let Some(n) = rx.recv().await {
-                if !cfg.events.iter().any(|e| e == n.event()) {
+                if !subscribed(&cfg, &n) {
                     continue;
                 }
                 let delivered = deliver(&http, &cfg, &n).await;
                 send_core.metrics.record_webhook(delivered);
             }
         });
-        Ok((Webhook { tx, core }, vec![forward, sender]))
+        Ok((Webhook { tx, core }, vec![sender]))
     }
 
     /// Queues a notification without waiting; a full queue drops it (counted).
@@ -111,9 +99,14 @@ impl Webhook {
     }
 }
 
+/// Whether `cfg` subscribes to `n`'s event.
+pub fn subscribed(cfg: &WebhookConfig, n: &Notification) -> bool {
+    cfg.events.iter().any(|e| e == n.event())
+}
+
 /// POSTs `n`, retrying up to `max_retries` times on a transport error or a non-2xx
 /// answer. Returns whether it was delivered.
-async fn deliver(http: &reqwest::Client, cfg: &WebhookConfig, n: &Notification) -> bool {
+pub async fn deliver(http: &reqwest::Client, cfg: &WebhookConfig, n: &Notification) -> bool {
     let body = n.body();
     let mut backoff = FIRST_BACKOFF;
     for attempt in 0..=cfg.max_retries {
@@ -138,24 +131,25 @@ async fn deliver(http: &reqwest::Client, cfg: &WebhookConfig, n: &Notification) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Millis, ProcessId};
+    use crate::model::{Millis, ProcessId, ProcessState};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn finished(id: ProcessId) -> Notification {
-        Notification::Lifecycle(LifecycleEvent {
-            event: "finished",
+        Notification::Lifecycle(OutboxEvent {
+            seq: 7,
+            started: false,
             process_id: id,
-            state: "finished",
+            state: ProcessState::Finished,
             at: Millis(42),
         })
     }
 
     #[test]
-    fn a_lifecycle_event_posts_event_process_state_and_time() {
+    fn a_lifecycle_event_posts_event_id_process_state_and_time() {
         let id = ProcessId::random();
         assert_eq!(
             finished(id).body(),
-            json!({"event": "finished", "process_id": id, "state": "finished", "at": 42})
+            json!({"event": "finished", "event_id": 7, "process_id": id, "state": "finished", "at": 42})
         );
         assert_eq!(finished(id).event(), "finished");
         assert_eq!(

@@ -104,6 +104,8 @@ pub enum Command {
         stalled_before: Millis,
         max: u32,
     },
+    /// The leader delivered the webhook outbox up to event `upto`: drop those events.
+    AckWebhook { upto: u64 },
 }
 
 /// What a successfully applied command answers.
@@ -138,6 +140,8 @@ pub enum Reply {
         processes: u32,
         tasks: u32,
     },
+    /// How many outbox events an acknowledgement dropped.
+    Acked(u32),
 }
 
 /// Why a command was rejected. A rejected command changes nothing.

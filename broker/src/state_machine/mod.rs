@@ -19,6 +19,7 @@ mod gc;
 mod history;
 mod listing;
 mod monitoring;
+pub mod outbox;
 mod records;
 mod recovery;
 mod release;
@@ -91,7 +92,7 @@ pub const SNAPSHOT_MAGIC: &[u8; 8] = b"SUSLIKST";
 /// The layout of [`State`] in snapshots. Raise it whenever a serialized field of the
 /// state or its records changes, so that a build never decodes another's snapshot.
 /// (Snapshots written before versioning have no header: they are refused too.)
-pub const SNAPSHOT_FORMAT: u32 = 3;
+pub const SNAPSHOT_FORMAT: u32 = 4;
 
 /// Why a snapshot could not be restored.
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +133,8 @@ pub struct State {
     /// what recovery walks, without scanning every process. Ended processes leave it
     /// when recovery meets them or garbage collection deletes them.
     changed: BTreeSet<(Millis, ProcessId)>,
+    /// Lifecycle events waiting for the leader's webhook sender.
+    outbox: outbox::Outbox,
     /// Derived dispatch structure (see module docs).
     #[serde(skip)]
     queues: ReadyQueues,
@@ -143,8 +146,7 @@ pub struct State {
 }
 
 impl State {
-    /// Applies one command.
-    pub fn apply(&mut self, cmd: &Command) -> CommandResult {
+    fn apply_command(&mut self, cmd: &Command) -> CommandResult {
         match cmd {
             Command::StartProcess {
                 now,
@@ -233,7 +235,42 @@ impl State {
                 stalled_before,
                 max,
             } => Ok(self.recover_processes(*now, *stalled_before, *max)),
+            Command::AckWebhook { upto } => Ok(Reply::Acked(self.outbox.ack(*upto))),
         }
+    }
+
+    /// Applies one command and appends the lifecycle events it caused (processes
+    /// started or ended) to the webhook outbox: on every replica, in apply order.
+    pub fn apply(&mut self, cmd: &Command) -> CommandResult {
+        let (started, ended) = (self.effects.started.len(), self.effects.ended.len());
+        let result = self.apply_command(cmd);
+        let new_started = self.effects.started[started..].to_vec();
+        let new_ended = self.effects.ended[ended..].to_vec();
+        let events = new_started
+            .iter()
+            .map(|id| (id, true))
+            .chain(new_ended.iter().map(|id| (id, false)));
+        for (id, is_start) in events {
+            if let Some((state, started_at, ended_at)) = self.lifecycle_of(id) {
+                let at = if is_start {
+                    started_at
+                } else {
+                    ended_at.unwrap_or(started_at)
+                };
+                self.outbox.push(is_start, *id, state, at);
+            }
+        }
+        result
+    }
+
+    /// At most `max` outbox events after event `after`, oldest first.
+    pub fn outbox_after(&self, after: u64, max: usize) -> Vec<outbox::OutboxEvent> {
+        self.outbox.after(after, max)
+    }
+
+    /// The outbox's size and how many events it dropped when full (metrics).
+    pub fn outbox_counts(&self) -> (usize, u64) {
+        (self.outbox.len(), self.outbox.dropped())
     }
 
     /// Applies a batch of commands (one log entry).

@@ -57,6 +57,11 @@ impl Receiver {
         self.inner.accepted.lock().expect("lock").clone()
     }
 
+    /// From now on, accept every request.
+    pub fn accept_all(&self) {
+        self.inner.refuse.store(0, Ordering::SeqCst);
+    }
+
     /// Requests received so far, refused ones included.
     pub fn requests(&self) -> usize {
         self.inner.requests.load(Ordering::SeqCst)
