@@ -6,25 +6,13 @@
 //! lock is both correct and cheaper.
 
 use crate::metrics::Metrics;
-use crate::model::{Millis, ProcessId, QueueKey};
+use crate::model::{Millis, QueueKey};
 use crate::raft::Applier;
 use crate::state_machine::{Effects, Request, Response, State};
 use dashmap::DashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
-
-/// A process started or ended, as webhooks and metrics see it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct LifecycleEvent {
-    /// `started`, `finished`, `broken` or `aborted`.
-    pub event: &'static str,
-    pub process_id: ProcessId,
-    /// The process's state once the log entry was applied.
-    pub state: &'static str,
-    /// When it started or ended (the leader's clock in the command).
-    pub at: Millis,
-}
 
 /// State plus the signals around it.
 #[derive(Default)]
@@ -76,33 +64,10 @@ impl BrokerCore {
         }
     }
 
-    /// Processes started or ended by the effects, with their state in `s`.
-    fn lifecycle(s: &State, effects: &Effects) -> Vec<LifecycleEvent> {
-        let started = effects.started.iter().map(|id| (id, true));
-        let ended = effects.ended.iter().map(|id| (id, false));
-        started
-            .chain(ended)
-            .filter_map(|(id, started)| {
-                let (state, started_at, ended_at) = s.lifecycle_of(id)?;
-                let state = crate::metrics::state_name(state);
-                Some(LifecycleEvent {
-                    event: if started { "started" } else { state },
-                    process_id: *id,
-                    state,
-                    at: if started {
-                        started_at
-                    } else {
-                        ended_at.unwrap_or(started_at)
-                    },
-                })
-            })
-            .collect()
-    }
-
-    fn publish(&self, effects: Effects, lifecycle: Vec<LifecycleEvent>) {
+    fn publish(&self, effects: Effects) {
         let now = Millis::now();
-        self.metrics.record_effects(&effects, &lifecycle, now);
-        if !lifecycle.is_empty() {
+        self.metrics.record_effects(&effects, now);
+        if !effects.lifecycle.is_empty() {
             self.outbox_changed.notify_one();
         }
         self.wake(&effects.woken);
@@ -119,27 +84,22 @@ impl BrokerCore {
 
     /// Runs `f` on the locked state, then acts on the effects it produced.
     pub fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        let (out, effects, lifecycle, queued) = {
+        let (out, effects, queued) = {
             let mut s = self.lock();
             let out = f(&mut s);
             let effects = s.take_effects();
-            let lifecycle = if effects.started.is_empty() && effects.ended.is_empty() {
-                Vec::new()
-            } else {
-                Self::lifecycle(&s, &effects)
-            };
             // Queue depth for the monitoring series: sampled once a minute.
             let queued = self
                 .metrics
                 .activity
                 .wants_queued_sample(Millis::now())
                 .then(|| s.total_queued());
-            (out, effects, lifecycle, queued)
+            (out, effects, queued)
         };
         if let Some(q) = queued {
             self.metrics.activity.sample_queued(q as u64, Millis::now());
         }
-        self.publish(effects, lifecycle);
+        self.publish(effects);
         out
     }
 

@@ -327,14 +327,8 @@ impl Metrics {
         h
     }
 
-    /// Counts what applying a log entry did. `lifecycle`: processes started or ended,
-    /// with their state now.
-    pub fn record_effects(
-        &self,
-        effects: &Effects,
-        lifecycle: &[crate::core::LifecycleEvent],
-        now: Millis,
-    ) {
+    /// Counts what applying a log entry did.
+    pub fn record_effects(&self, effects: &Effects, now: Millis) {
         let mut enqueued = 0u64;
         for (key, n) in &effects.enqueued {
             self.queue(key).enqueued.inc_by(u64::from(*n));
@@ -353,13 +347,14 @@ impl Metrics {
                     .observe(Duration::from_millis(ms).as_secs_f64());
             }
         }
-        for e in lifecycle {
-            if let Some(i) = PROCESS_EVENTS.iter().position(|n| *n == e.event) {
+        for e in &effects.lifecycle {
+            let event = e.name();
+            if let Some(i) = PROCESS_EVENTS.iter().position(|n| *n == event) {
                 self.process_handles[i].inc();
             } else {
                 self.processes
                     .get_or_create(&EventLabels {
-                        event: e.event.into(),
+                        event: event.into(),
                     })
                     .inc();
             }

@@ -2,8 +2,8 @@
 //! scrape time, histograms with buckets, count and sum.
 
 use super::*;
-use crate::core::LifecycleEvent;
-use crate::model::{ProcessId, TaskId, TaskList};
+use crate::model::{ProcessId, ProcessState, TaskId, TaskList};
+use crate::state_machine::outbox::OutboxEvent;
 use crate::state_machine::ReleaseEffect;
 
 fn key(actor: &str) -> QueueKey {
@@ -41,15 +41,16 @@ fn applied_effects_move_the_counters() {
                 processing_ms: None,
             },
         ],
+        lifecycle: vec![OutboxEvent {
+            seq: 1,
+            started: true,
+            process_id: ProcessId::random(),
+            state: ProcessState::Running,
+            at: Millis(1),
+        }],
         ..Effects::default()
     };
-    let lifecycle = [LifecycleEvent {
-        event: "started",
-        process_id: ProcessId::random(),
-        state: "running",
-        at: Millis(1),
-    }];
-    m.record_effects(&effects, &lifecycle, Millis::now());
+    m.record_effects(&effects, Millis::now());
     let text = m.render(&[], RaftGauges::default());
     let q = r#"{actor_id="w#1",task_list=""}"#;
     assert_eq!(

@@ -62,6 +62,8 @@ pub struct Effects {
     pub timer_armed: bool,
     /// Processes that finished or broke.
     pub ended: Vec<ProcessId>,
+    /// The lifecycle events these commands appended to the webhook outbox (metrics).
+    pub lifecycle: Vec<outbox::OutboxEvent>,
     /// A schedule was created, changed or fired (the schedule loop re-reads its tick).
     pub schedules_changed: bool,
     /// Processes started (metrics, webhooks).
@@ -244,20 +246,22 @@ impl State {
     pub fn apply(&mut self, cmd: &Command) -> CommandResult {
         let (started, ended) = (self.effects.started.len(), self.effects.ended.len());
         let result = self.apply_command(cmd);
-        let new_started = self.effects.started[started..].to_vec();
-        let new_ended = self.effects.ended[ended..].to_vec();
-        let events = new_started
-            .iter()
-            .map(|id| (id, true))
-            .chain(new_ended.iter().map(|id| (id, false)));
-        for (id, is_start) in events {
-            if let Some((state, started_at, ended_at)) = self.lifecycle_of(id) {
+        let new_started = (started..self.effects.started.len()).map(|i| (i, true));
+        let new_ended = (ended..self.effects.ended.len()).map(|i| (i, false));
+        for (i, is_start) in new_started.chain(new_ended) {
+            let id = if is_start {
+                self.effects.started[i]
+            } else {
+                self.effects.ended[i]
+            };
+            if let Some((state, started_at, ended_at)) = self.lifecycle_of(&id) {
                 let at = if is_start {
                     started_at
                 } else {
                     ended_at.unwrap_or(started_at)
                 };
-                self.outbox.push(is_start, *id, state, at);
+                let event = self.outbox.push(is_start, id, state, at);
+                self.effects.lifecycle.push(event);
             }
         }
         result

@@ -52,20 +52,28 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// Appends an event; drops the oldest one if the outbox is full.
-    pub fn push(&mut self, started: bool, process_id: ProcessId, state: ProcessState, at: Millis) {
+    /// Appends an event (and returns it); drops the oldest one if the outbox is full.
+    pub fn push(
+        &mut self,
+        started: bool,
+        process_id: ProcessId,
+        state: ProcessState,
+        at: Millis,
+    ) -> OutboxEvent {
         self.last_seq += 1;
-        self.events.push_back(OutboxEvent {
+        let event = OutboxEvent {
             seq: self.last_seq,
             started,
             process_id,
             state,
             at,
-        });
+        };
+        self.events.push_back(event.clone());
         if self.events.len() > MAX_EVENTS {
             self.events.pop_front();
             self.dropped += 1;
         }
+        event
     }
 
     /// Drops every event up to `upto`. Returns how many went.
