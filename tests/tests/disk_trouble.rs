@@ -215,10 +215,25 @@ impl Api {
     }
 
     async fn until(&self, what: &str, path: &str, want: impl Fn(u16, &Value) -> bool) -> Value {
+        self.wait(what, path, false, want).await
+    }
+
+    /// Waits until this node answers `path` with 200 from its own replica.
+    async fn until_local(&self, what: &str, path: &str) {
+        self.wait(what, path, true, |s, _| s == 200).await;
+    }
+
+    async fn wait(
+        &self,
+        what: &str,
+        path: &str,
+        local: bool,
+        want: impl Fn(u16, &Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut last = None;
         while Instant::now() < deadline {
-            if let Some((status, body)) = self.call("GET", path, None).await {
+            if let Some((status, body)) = self.send("GET", path, None, local).await {
                 if want(status, &body) {
                     return body;
                 }
@@ -229,18 +244,19 @@ impl Api {
         panic!("{what}: not within 60 s; last answer of {path}: {last:?}");
     }
 
-    /// Waits until this node answers `path` with 200 from its own replica.
-    async fn until_local(&self, what: &str, path: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut last = None;
-        while Instant::now() < deadline {
-            match self.local(path).await {
-                Some((200, _)) => return,
-                answer => last = answer,
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("{what}: not within 60 s; last answer of {path}: {last:?}");
+    /// Starts process `n`, which must be acknowledged (201), and records it in `acked`.
+    async fn start_acked(&self, n: u64, acked: &mut BTreeMap<String, u64>) {
+        let (status, body) = self.start(n, 100).await.expect("start answered");
+        assert_eq!(status, 201, "{body}");
+        acked.insert(body["process_id"].as_str().expect("id").to_string(), n);
+    }
+
+    /// A start refused by the storage stand-in; returns its message.
+    async fn refused_by_stand_in(&self) -> String {
+        let (status, body) = self.start(u64::MAX, 10).await.expect("stand-in answers");
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["error"], "storage_unavailable", "{body}");
+        body["message"].as_str().expect("message").to_string()
     }
 
     async fn ready(&self) {
@@ -318,9 +334,7 @@ async fn a_full_disk_refuses_writes_then_the_node_recovers_by_itself_when_space_
 
     let mut acked = BTreeMap::new();
     for n in 0..20 {
-        let (status, body) = api.start(n, 100).await.expect("start answered");
-        assert_eq!(status, 201, "{body}");
-        acked.insert(body["process_id"].as_str().expect("id").to_string(), n);
+        api.start_acked(n, &mut acked).await;
     }
 
     let filler = fs.fill();
@@ -357,17 +371,12 @@ async fn a_full_disk_refuses_writes_then_the_node_recovers_by_itself_when_space_
         .await;
     let message = health["message"].as_str().expect("message");
     assert!(message.contains("no space left"), "{message}");
-    let (status, body) = api.start(9_999, 10).await.expect("stand-in answers");
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["error"], "storage_unavailable", "{body}");
-    let message = body["message"].as_str().expect("message");
+    let message = api.refused_by_stand_in().await;
     assert!(message.contains(&data.display().to_string()), "{message}");
 
     std::fs::remove_file(&filler).expect("free the space");
     api.ready().await;
-    let (status, body) = api.start(10_000, 10).await.expect("start answered");
-    assert_eq!(status, 201, "writes are taken again: {body}");
-    acked.insert(body["process_id"].as_str().expect("id").to_string(), 10_000);
+    api.start_acked(10_000, &mut acked).await; // writes are taken again
 
     api.finish_all(&acked).await;
     server.stop();
@@ -388,9 +397,7 @@ async fn a_read_only_data_directory_is_waited_out_and_nothing_acknowledged_is_lo
     api.ready().await;
     let mut acked = BTreeMap::new();
     for n in 0..10 {
-        let (status, body) = api.start(n, 100).await.expect("start answered");
-        assert_eq!(status, 201, "{body}");
-        acked.insert(body["process_id"].as_str().expect("id").to_string(), n);
+        api.start_acked(n, &mut acked).await;
     }
     server.stop();
 
@@ -406,15 +413,11 @@ async fn a_read_only_data_directory_is_waited_out_and_nothing_acknowledged_is_lo
             .is_some_and(|m| m.contains("Read-only file system")),
         "{health}"
     );
-    let (status, body) = api.start(99, 10).await.expect("stand-in answers");
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["error"], "storage_unavailable", "{body}");
+    api.refused_by_stand_in().await;
 
     fs.remount("rw");
     api.ready().await;
-    let (status, body) = api.start(10, 10).await.expect("start answered");
-    assert_eq!(status, 201, "{body}");
-    acked.insert(body["process_id"].as_str().expect("id").to_string(), 10);
+    api.start_acked(10, &mut acked).await;
     api.finish_all(&acked).await;
     server.stop();
 }
