@@ -98,8 +98,6 @@ impl Node {
     /// Opens the data directory, starts Raft (bootstrapping a one-node cluster on first
     /// start), waits for a leader and serves HTTP on `cfg.listen`.
     pub async fn start(cfg: NodeConfig) -> anyhow::Result<Node> {
-        std::fs::create_dir_all(&cfg.data_dir)
-            .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
         let listener = std::net::TcpListener::bind(cfg.listen)
             .with_context(|| format!("listening on {}", cfg.listen))?;
         Node::start_on(cfg, listener).await

@@ -272,11 +272,6 @@ impl State {
         self.outbox.after(after, max)
     }
 
-    /// The outbox's size and how many events it dropped when full (metrics).
-    pub fn outbox_counts(&self) -> (usize, u64) {
-        (self.outbox.len(), self.outbox.dropped())
-    }
-
     /// Applies a batch of commands (one log entry).
     pub fn apply_request(&mut self, req: &Request) -> Response {
         Response {

@@ -92,11 +92,6 @@ impl Outbox {
         self.events.range(start..).take(max).cloned().collect()
     }
 
-    /// The sequence number of the last event appended (0: none yet).
-    pub fn last_seq(&self) -> u64 {
-        self.last_seq
-    }
-
     /// Events waiting.
     pub fn len(&self) -> usize {
         self.events.len()
