@@ -75,7 +75,11 @@ impl Browser {
             .process_group(0)
             .spawn()
             .with_context(|| {
-                format!("cannot run {driver_bin} (install Debian's chromium and chromium-driver)")
+                format!(
+                    "cannot run {driver_bin}: the console tests need Debian's headless Chromium \
+                     and its driver; scripts/test.sh installs them, or run \
+                     `apt-get install chromium chromium-driver`"
+                )
             })?;
         let stdout = driver.stdout.take();
         let profile = tempfile::tempdir()?;

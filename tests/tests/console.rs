@@ -4,7 +4,7 @@
 //! checked over the plain HTTP API. Every main view is saved as a PNG in
 //! `target/console-screenshots/`.
 //!
-//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
+//! Needs Debian's `chromium` and `chromium-driver` (`scripts/test.sh` installs them).
 
 use serde_json::{json, Value};
 use std::collections::HashSet;
