@@ -74,6 +74,17 @@ impl Server {
     pub async fn with_args(args: &[&str]) -> Server {
         let tmp = tempfile::tempdir().expect("temp dir");
         let data_dir = tmp.path().join("data");
+        Server::lone(data_dir, args, Some(tmp)).await
+    }
+
+    /// A lone server on an existing data directory `data_dir` (which the caller owns
+    /// and removes), with extra `serve` flags.
+    pub async fn on_data_dir(data_dir: &Path, args: &[&str]) -> Server {
+        Server::lone(data_dir.to_path_buf(), args, None).await
+    }
+
+    /// A lone server on port 0, ready once it returns.
+    async fn lone(data_dir: PathBuf, args: &[&str], tmp: Option<TempDir>) -> Server {
         let mut s = Server {
             child: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -83,7 +94,7 @@ impl Server {
             data_dir,
             args: args.iter().map(|a| a.to_string()).collect(),
             logs: Arc::default(),
-            _tmp: Some(tmp),
+            _tmp: tmp,
         };
         s.spawn().await;
         s
