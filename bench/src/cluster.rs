@@ -336,6 +336,7 @@ mod tests {
             last_applied: None,
             snapshot: None,
             members: vec![],
+            command_format: None,
         }
     }
 

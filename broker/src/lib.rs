@@ -8,6 +8,7 @@
 //! - [`model`]: the domain vocabulary shared with clients (ids, tasks, arguments, decisions).
 //! - [`graph`], [`queue`], [`timers`], [`retry`]: the data structures of the state machine.
 //! - [`state_machine`]: commands and their deterministic application.
+//! - [`formats`]: every persisted format and its version (upgrades, migrations).
 //! - [`raft`]: openraft wiring: log and snapshots in sled, node-to-node network.
 //! - [`core`]: the state behind its lock, and the signals that wake pollers and loops.
 //! - [`leader`]: what only the leader does: batching proposals, firing timers, expiring leases.
@@ -20,6 +21,7 @@
 pub mod api;
 pub mod core;
 pub mod cron;
+pub mod formats;
 pub mod graph;
 pub mod leader;
 pub mod metrics;

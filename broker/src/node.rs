@@ -153,7 +153,7 @@ impl Node {
             None => (None, Vec::new()),
         };
         let (raft, db) = start_raft(&raft_cfg, core.clone()).await?;
-        let proposer = Proposer::start(raft.clone());
+        let proposer = Proposer::start(raft.clone(), raft_cfg.formats.clone());
         let mut loops = vec![
             tokio::spawn(run_timers(core.clone(), raft.clone(), proposer.clone())),
             tokio::spawn(run_lease_expiry(core.clone(), proposer.clone())),
@@ -188,9 +188,13 @@ impl Node {
             cfg.limits.max_poll_wait_ms,
         )?;
         // Access control is the outermost layer: a refused call is never forwarded.
-        let app = http::router(api.clone(), ClusterAdmin::new(raft.clone()), forwarder)
-            .merge(raft_routes(raft.clone()))
-            .layer(RequireToken::new(cfg.auth.clone()));
+        let app = http::router(
+            api.clone(),
+            ClusterAdmin::new(raft.clone(), raft_cfg.formats.clone()),
+            forwarder,
+        )
+        .merge(raft_routes(raft.clone()))
+        .layer(RequireToken::new(cfg.auth.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {

@@ -842,3 +842,96 @@ async fn a_node_down_during_many_writes_catches_up_from_a_snapshot() {
     }
     verify(&api, &l.intents, &l.releases).await;
 }
+
+/// The command format node `id` would write in as leader, as its status says.
+async fn command_format_of(cluster: &Cluster, id: u64) -> u16 {
+    let s = cluster.status(id).await;
+    s.command_format
+        .expect("a build with versioned formats reports it")
+        .0
+}
+
+/// Waits until leader `id` has heard every member and writes in format `want`.
+async fn wait_command_format(cluster: &Cluster, id: u64, want: u16) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let now = command_format_of(cluster, id).await;
+        if now == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "leader {id} still writes command format {now}, not {want}: {:?}",
+            cluster.status(id).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cluster_upgrades_node_by_node_under_load_and_moves_to_the_new_format_last() {
+    // Every node starts as a stand-in for the previous release: it reads, announces
+    // and writes command format 1 only, and would refuse a format 2 entry.
+    const OLD: [&str; 2] = ["--max-command-format", "1"];
+    let newest = suslik_broker::formats::COMMAND_FORMAT.0;
+    let mut cluster = Cluster::with_args(3, &OLD).await;
+    let (leader, _) = cluster.leader().await;
+    wait_command_format(&cluster, leader, 1).await;
+    let api = cluster.client();
+    let load = Load::start(&api);
+    let (trickling, trickle) = load.trickle(Duration::from_millis(15));
+    load.wait_progress(20).await;
+
+    // Upgrade one node at a time while processes keep starting and finishing: stop
+    // it (SIGKILL: no goodbye), start the new build on its data directory, and go on
+    // only once it has caught up.
+    for (step, id) in [3, 1, 2].into_iter().enumerate() {
+        load.ledger.lock().unwrap().killed = true;
+        cluster.kill(id);
+        let old_args = cluster.node(id).args();
+        let at = old_args
+            .windows(2)
+            .position(|w| w == OLD)
+            .expect("an old node's flags");
+        let new_args = [&old_args[..at], &old_args[at + 2..]].concat();
+        cluster.node_mut(id).set_args(new_args);
+        cluster.restart(id).await;
+        let (leader, _) = cluster.leader().await;
+        let target = cluster.status(leader).await.last_applied.unwrap_or(0);
+        cluster.wait_applied(id, target).await;
+        load.wait_progress(20).await;
+        let (leader, _) = cluster.leader().await;
+        let upgraded = step + 1;
+        if upgraded < 3 {
+            // An old member is left: nothing it cannot read is proposed.
+            let f = command_format_of(&cluster, leader).await;
+            assert_eq!(f, 1, "{upgraded} of 3 upgraded, leader {leader} writes {f}");
+        } else {
+            // The last old node is gone: the cluster moves up by itself.
+            wait_command_format(&cluster, leader, newest).await;
+        }
+        eprintln!("node {id} upgraded ({upgraded} of 3); leader {leader}");
+    }
+
+    // New-format entries are written and read by every node; the load drains.
+    load.wait_progress(20).await;
+    trickling.store(true, Ordering::Relaxed);
+    trickle.await.expect("trickle");
+    load.wait_all_finished().await;
+    let l = load.stop().await;
+    eprintln!(
+        "{} processes, {} receipts across the upgrade",
+        l.intents.len(),
+        l.releases.len()
+    );
+    verify(&api, &l.intents, &l.releases).await;
+    let (leader, _) = cluster.leader().await;
+    let last = cluster.status(leader).await.last_applied.unwrap();
+    for id in 1..=3 {
+        cluster.wait_applied(id, last).await;
+    }
+    for m in cluster.status(leader).await.members {
+        let f = m.formats.expect("the leader heard every member");
+        assert_eq!(u32::from(newest), f.command.max, "member {}", m.node_id);
+    }
+}

@@ -86,8 +86,43 @@ fn unpack(name: &str, into: &Path) -> PathBuf {
 async fn a_format_1_data_directory_opens_and_every_process_finishes() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let data = unpack(FORMAT_1, tmp.path());
+    assert!(!data.join("format.json").exists(), "format 1 has no marker");
     let server = Server::on_data_dir(&data, &[]).await;
+    // Migrated in place to this build's layout.
+    let marker: Value =
+        serde_json::from_slice(&std::fs::read(data.join("format.json")).expect("marker"))
+            .expect("marker JSON");
+    assert_eq!(
+        marker["format"],
+        suslik_broker::formats::DATA_DIR_FORMAT,
+        "{marker}"
+    );
     finish_every_process(&server.api()).await;
+}
+
+#[test]
+fn a_data_directory_newer_than_this_build_is_refused_and_left_untouched() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let marker = tmp.path().join("format.json");
+    let newer = r#"{"format": 99, "written_by": "suslik 99.0.0"}"#;
+    std::fs::write(&marker, newer).expect("write marker");
+    let out = Command::new(env!("CARGO_BIN_EXE_suslik"))
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(tmp.path())
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run suslik serve");
+    assert!(!out.status.success(), "serve started on a newer directory");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is in format 99 (written by suslik 99.0.0)")
+            && stderr.contains("run a newer suslik on it"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&marker).expect("marker"), newer);
+    assert!(!tmp.path().join("raft").exists(), "no store was created");
 }
 
 /// Drives every process of the scenario to its end and checks its result.

@@ -51,6 +51,19 @@ const STARTUP: Duration = Duration::from_secs(60);
 /// The line `suslik serve` prints on stdout once it listens.
 const LISTENING: &str = "suslik listening on http://";
 
+/// With `SUSLIK_CHAOS_LOGS=DIR`, node N logs at info level to `DIR/node-N.log`
+/// (appended across restarts), for finding out what a failed run went through.
+fn node_log(id: u64) -> Option<std::fs::File> {
+    let dir = std::env::var_os("SUSLIK_CHAOS_LOGS")?;
+    std::fs::create_dir_all(&dir).expect("chaos log directory");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(std::path::Path::new(&dir).join(format!("node-{id}.log")))
+        .expect("chaos log file");
+    Some(file)
+}
+
 fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -74,6 +87,7 @@ struct NodeProc {
 impl NodeProc {
     fn spawn(&mut self) {
         assert!(self.child.is_none());
+        let logs = node_log(self.id);
         // `ip netns exec` execs the server, so the child's pid is the server's.
         let mut cmd = match &self.netns {
             Some(ns) => {
@@ -97,7 +111,7 @@ impl NodeProc {
             .env("SUSLIK_ACTOR_TOKEN", ACTOR_TOKEN)
             .env("SUSLIK_OPERATOR_TOKEN", OPERATOR_TOKEN)
             .env("SUSLIK_PEER_SECRET", PEER_SECRET)
-            .env("RUST_LOG", "error")
+            .env("RUST_LOG", if logs.is_some() { "info" } else { "error" })
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -106,9 +120,14 @@ impl NodeProc {
         let (tx, rx) = mpsc::channel();
         if let Some(stdout) = child.stdout.take() {
             // Drain stdout for the child's whole life (a full pipe would block it).
+            let mut logs = logs;
             std::thread::spawn(move || {
                 for line in BufReader::new(stdout).lines() {
                     let Ok(line) = line else { break };
+                    if let Some(f) = logs.as_mut() {
+                        use std::io::Write;
+                        let _ = writeln!(f, "{line}");
+                    }
                     if line.starts_with(LISTENING) {
                         let _ = tx.send(());
                     }
@@ -355,10 +374,14 @@ fn start_load(client: ProcessClient) -> Load {
                         .await
                         .unwrap_or_else(|e| panic!("start {n}: {e}"));
                     started.lock().unwrap().push((n, id));
-                    let sum: i64 = client
-                        .wait_for_result(id, Duration::from_secs(120))
-                        .await
-                        .unwrap_or_else(|e| panic!("process {n} ({id}): {e}"));
+                    let sum: i64 = match client.wait_for_result(id, Duration::from_secs(120)).await
+                    {
+                        Ok(sum) => sum,
+                        Err(e) => {
+                            let later = look_again(&client, id).await;
+                            panic!("process {n} ({id}): {e}; {later}")
+                        }
+                    };
                     assert_eq!(sum, fanout::expected(n), "process {n}");
                 }
             })
@@ -369,6 +392,23 @@ fn start_load(client: ProcessClient) -> Load {
         stop,
         handles,
     }
+}
+
+/// After a failed wait for an acknowledged process: whether the cluster knows the
+/// process a little later (a read that answered wrongly) or not at all (a lost start).
+async fn look_again(client: &ProcessClient, id: ProcessId) -> String {
+    let began = Instant::now();
+    while began.elapsed() < Duration::from_secs(30) {
+        if let Ok(view) = client.state(id).await {
+            return format!(
+                "{:?} after {:?}: the first answer was wrong, the start was not lost",
+                view.state,
+                began.elapsed()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    "still unknown 30 s later: the acknowledged start was lost".to_string()
 }
 
 /// Stops the load, waits for it, and checks every process, task and release.

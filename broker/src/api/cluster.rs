@@ -2,12 +2,14 @@
 //! removing one. Served under `/cluster` and used by `suslik cluster …`.
 
 use super::ApiError;
+use crate::formats::{ClusterFormats, CommandFormat, Supported};
 use crate::raft::typ::ClientWriteError;
 use crate::raft::{BasicNode, NodeId, Raft};
 use openraft::error::RaftError;
 use openraft::ChangeMembers;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// One member as the status shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +20,10 @@ pub struct MemberStatus {
     pub voter: bool,
     /// Highest log index known replicated to it (leader only).
     pub matched: Option<u64>,
+    /// The formats it reads, as it announced them to this node (`null`: not heard
+    /// from yet; see [`crate::formats::announce`]).
+    #[serde(default)]
+    pub formats: Option<Supported>,
 }
 
 /// A node's view of the cluster.
@@ -33,6 +39,10 @@ pub struct ClusterStatus {
     pub last_applied: Option<u64>,
     pub snapshot: Option<u64>,
     pub members: Vec<MemberStatus>,
+    /// The command format this node writes log entries in when it leads: the newest
+    /// one every member reads (`null` from builds before versioned formats).
+    #[serde(default)]
+    pub command_format: Option<CommandFormat>,
 }
 
 /// `POST /cluster/add-node`.
@@ -53,11 +63,12 @@ pub struct RemoveNodeRequest {
 #[derive(Clone)]
 pub struct ClusterAdmin {
     raft: Raft,
+    formats: Arc<ClusterFormats>,
 }
 
 impl ClusterAdmin {
-    pub fn new(raft: Raft) -> Self {
-        ClusterAdmin { raft }
+    pub fn new(raft: Raft, formats: Arc<ClusterFormats>) -> Self {
+        ClusterAdmin { raft, formats }
     }
 
     /// This node's view of the cluster.
@@ -76,6 +87,7 @@ impl ClusterAdmin {
                     .as_ref()
                     .and_then(|r| r.get(id).cloned().flatten())
                     .map(|l| l.index),
+                formats: self.formats.of(*id),
             })
             .collect();
         ClusterStatus {
@@ -89,6 +101,10 @@ impl ClusterAdmin {
             last_log_index: m.last_log_index,
             last_applied: m.last_applied.map(|l| l.index),
             snapshot: m.snapshot.map(|l| l.index),
+            command_format: Some(
+                self.formats
+                    .command_format(membership.nodes().map(|(id, _)| *id)),
+            ),
             members,
         }
     }

@@ -192,6 +192,11 @@ struct ServeArgs {
     /// anything).
     #[arg(long)]
     insecure: bool,
+    /// Behave, for log entry formats, like an older build whose newest command format
+    /// is N: announce N, never propose a newer one, refuse newer entries. For testing
+    /// rolling upgrades (docs/storage.md).
+    #[arg(long, value_name = "N", hide = true)]
+    max_command_format: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -703,6 +708,14 @@ fn serve(args: ServeArgs) -> ExitCode {
         };
     }
 
+    if let Some(max) = args.max_command_format {
+        if let Err(e) =
+            suslik_broker::formats::command::limit_to(suslik_broker::formats::CommandFormat(max))
+        {
+            eprintln!("suslik: --max-command-format: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn,sled=warn"));
     match settings.log_format {

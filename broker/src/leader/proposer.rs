@@ -1,7 +1,12 @@
 //! Group commit: client commands are queued, and one task drains whatever has queued
 //! up into a single Raft log entry. Under load many commands share one append and one
 //! fsync; when idle a lone command goes out at once (no added latency).
+//!
+//! Each entry is written in the newest command format every member of the cluster
+//! reads ([`ClusterFormats::command_format`]), so a cluster being upgraded node by node
+//! never sends an old node an entry it cannot read.
 
+use crate::formats::ClusterFormats;
 use crate::raft::typ::ClientWriteError;
 use crate::raft::Raft;
 use crate::state_machine::{Command, CommandResult, Request};
@@ -37,10 +42,10 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    /// Starts the proposer task for `raft`.
-    pub fn start(raft: Raft) -> Proposer {
+    /// Starts the proposer task for `raft`, writing in the formats `formats` allows.
+    pub fn start(raft: Raft, formats: Arc<ClusterFormats>) -> Proposer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(raft, rx));
+        tokio::spawn(run(raft, formats, rx));
         Proposer { tx }
     }
 
@@ -55,7 +60,7 @@ impl Proposer {
     }
 }
 
-async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>) {
+async fn run(raft: Raft, formats: Arc<ClusterFormats>, mut rx: mpsc::UnboundedReceiver<Pending>) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         // Wait for a free slot first: while we wait, more commands queue up and join
@@ -71,17 +76,23 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>) {
             }
         }
         let raft = raft.clone();
+        let formats = formats.clone();
         tokio::spawn(async move {
-            write(&raft, batch).await;
+            write(&raft, &formats, batch).await;
             drop(permit);
         });
     }
 }
 
-async fn write(raft: &Raft, batch: Vec<Pending>) {
+async fn write(raft: &Raft, formats: &ClusterFormats, batch: Vec<Pending>) {
     let (commands, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
     let n = commands.len();
-    match raft.client_write(Request { commands }).await {
+    let format = {
+        let m = raft.metrics();
+        let m = m.borrow();
+        formats.command_format(m.membership_config.membership().nodes().map(|(id, _)| *id))
+    };
+    match raft.client_write(Request { format, commands }).await {
         Ok(resp) => {
             let mut results = resp.data.results.into_iter();
             for reply in replies {

@@ -10,6 +10,7 @@
 //! [`NetworkError`], and an error the peer's Raft returned is a [`RemoteError`].
 
 use std::error::Error as StdError;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{
@@ -25,6 +26,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{BasicNode, NodeId, TypeConfig};
+use crate::formats::{ClusterFormats, FORMATS_HEADER};
 
 /// URL path of the AppendEntries RPC.
 pub const APPEND_PATH: &str = "/raft/append";
@@ -40,6 +42,8 @@ pub struct HttpNetworkFactory {
     client: reqwest::Client,
     /// Sent on every RPC in [`crate::api::auth::PEER_SECRET_HEADER`] when set.
     peer_secret: Option<String>,
+    /// Where the formats each peer announces in its answers are recorded.
+    formats: Arc<ClusterFormats>,
 }
 
 impl HttpNetworkFactory {
@@ -56,7 +60,14 @@ impl HttpNetworkFactory {
             self_id,
             client,
             peer_secret: None,
+            formats: Arc::new(ClusterFormats::new(self_id)),
         })
+    }
+
+    /// Records the formats peers announce into `formats` (see [`crate::formats::announce`]).
+    pub fn with_formats(mut self, formats: Arc<ClusterFormats>) -> Self {
+        self.formats = formats;
+        self
     }
 
     /// Sends the cluster's shared secret with every RPC (peers require it when they
@@ -77,6 +88,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetworkFactory {
             node: node.clone(),
             client: self.client.clone(),
             peer_secret: self.peer_secret.clone(),
+            formats: self.formats.clone(),
         }
     }
 }
@@ -88,6 +100,7 @@ pub struct HttpNetwork {
     node: BasicNode,
     client: reqwest::Client,
     peer_secret: Option<String>,
+    formats: Arc<ClusterFormats>,
 }
 
 type RpcResult<T, E> = Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
@@ -131,6 +144,13 @@ impl HttpNetwork {
             Err(e) => return Err(self.send_error(e, action, timeout)),
         };
         let status = reply.status();
+        if status.is_success() {
+            let announced = reply
+                .headers()
+                .get(FORMATS_HEADER)
+                .and_then(|v| v.to_str().ok());
+            self.formats.heard(self.target, announced);
+        }
         let bytes = match reply.bytes().await {
             Ok(bytes) => bytes,
             Err(e) => return Err(self.send_error(e, action, timeout)),

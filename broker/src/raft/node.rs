@@ -15,6 +15,7 @@ use super::log_store::SledLogStore;
 use super::network::HttpNetworkFactory;
 use super::state_machine_store::SledStateMachine;
 use super::{BasicNode, NodeId, Raft};
+use crate::formats::{data_dir, ClusterFormats};
 
 /// Settings of one Raft node.
 #[derive(Debug, Clone)]
@@ -44,6 +45,9 @@ pub struct RaftConfig {
     pub initial_members: BTreeMap<NodeId, String>,
     /// The cluster's shared secret, sent with every RPC to the peers.
     pub peer_secret: Option<String>,
+    /// The formats the peers announced in their RPC answers (shared with the proposer,
+    /// which writes the newest command format all members read).
+    pub formats: Arc<ClusterFormats>,
 }
 
 impl RaftConfig {
@@ -67,6 +71,7 @@ impl RaftConfig {
             bootstrap: true,
             initial_members: BTreeMap::new(),
             peer_secret: None,
+            formats: Arc::new(ClusterFormats::new(node_id)),
         }
     }
 
@@ -87,7 +92,8 @@ impl RaftConfig {
     }
 }
 
-/// Open the node's storage at `<data_dir>/raft` and start Raft over it.
+/// Open the node's storage at `<data_dir>/raft` and start Raft over it, after checking
+/// (and, if older, migrating) the data directory's format ([`data_dir::open`]).
 ///
 /// `applier` must hold an empty state: it is restored from the latest snapshot (if any)
 /// and openraft then re-applies the committed log after it. A pristine node with
@@ -98,6 +104,11 @@ pub async fn start_raft(
     applier: Arc<dyn Applier>,
 ) -> anyhow::Result<(Raft, sled::Db)> {
     let config = Arc::new(cfg.openraft_config()?);
+    let dir = cfg.data_dir.clone();
+    let opened = tokio::task::spawn_blocking(move || data_dir::open(&dir))
+        .await
+        .context("data directory check failed")??;
+    tracing::info!(data_dir = %cfg.data_dir.display(), found = ?opened.found, format = opened.format, "data directory format");
     let path = cfg.data_dir.join("raft");
     let (db, durable) = {
         let open_path = path.clone();
@@ -112,7 +123,8 @@ pub async fn start_raft(
         .context("opening raft state machine")?;
     let network = HttpNetworkFactory::new(cfg.node_id)
         .context("building raft http client")?
-        .with_peer_secret(cfg.peer_secret.clone());
+        .with_peer_secret(cfg.peer_secret.clone())
+        .with_formats(cfg.formats.clone());
     let raft = Raft::new(cfg.node_id, config, network, log_store, state_machine)
         .await
         .context("starting raft")?;

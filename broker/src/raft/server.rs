@@ -7,7 +7,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use super::network::{APPEND_PATH, SNAPSHOT_PATH, VOTE_PATH};
 use super::{NodeId, Raft, TypeConfig};
+use crate::formats::{Supported, FORMATS_HEADER};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 
 /// Largest accepted RPC body (an AppendEntries batch or one snapshot chunk).
@@ -43,9 +44,21 @@ fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
     })
 }
 
+/// The answer to a peer: the bincode of `reply`, with the formats this node reads in
+/// [`FORMATS_HEADER`] (see [`crate::formats::announce`]).
 fn encode_reply<T: Serialize>(reply: &T) -> Response {
     match bincode::serialize(reply) {
-        Ok(bytes) => ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                (
+                    HeaderName::from_static(FORMATS_HEADER),
+                    Supported::this_build().to_header(),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "encoding raft rpc reply failed");
             (

@@ -4,6 +4,7 @@
 //! the command (read once by the leader), never read during apply.
 
 use super::Resolution;
+use crate::formats::CommandFormat;
 use crate::model::schedule::{CreateSchedule, Schedule};
 use crate::model::wire::{ReleaseReceipt, StartProcessResponse};
 use crate::model::{ActorId, Decision, Millis, ProcessId, TaskId, TaskList, TaskSpec};
@@ -168,9 +169,25 @@ pub enum CommandError {
 pub type CommandResult = Result<Reply, CommandError>;
 
 /// One Raft log entry's payload: a batch of commands proposed together (group commit).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+///
+/// Its encoding is versioned (`crate::formats::command` implements `Serialize` and
+/// `Deserialize` for it): `format` says which command format the entry is written in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
+    /// The command format of this entry: the newest one every member reads, as the
+    /// leader found when it proposed it.
+    pub format: CommandFormat,
     pub commands: Vec<Command>,
+}
+
+impl Request {
+    /// `commands` in this build's newest command format.
+    pub fn new(commands: Vec<Command>) -> Request {
+        Request {
+            format: CommandFormat::default(),
+            commands,
+        }
+    }
 }
 
 /// The result of applying a [`Request`]: one result per command, in order.

@@ -877,7 +877,7 @@ fn commands_and_results_round_trip_through_the_log_encoding() {
             task_list: None,
         },
     ];
-    let req = Request { commands };
+    let req = Request::new(commands);
     let bytes = bincode::serialize(&req).unwrap();
     assert_eq!(bincode::deserialize::<Request>(&bytes).unwrap(), req);
 

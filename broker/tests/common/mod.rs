@@ -277,6 +277,17 @@ impl Server {
         child.wait().ok()
     }
 
+    /// Replaces the extra `serve` flags the next (re)launch uses: how a test swaps
+    /// the binary a node runs as (e.g. a node standing in for an old build, upgraded).
+    pub fn set_args(&mut self, args: Vec<String>) {
+        self.args = args;
+    }
+
+    /// The extra `serve` flags it (re)launches with.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+
     /// Starts the server again on the same data directory and flags (a new port).
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "kill the server before restarting it");

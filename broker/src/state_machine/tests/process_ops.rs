@@ -348,22 +348,20 @@ fn a_start_with_a_used_idempotency_key_returns_the_first_process() {
 #[test]
 fn process_operations_round_trip_through_the_log_and_snapshots() {
     let ids = vec![ProcessId::random(), ProcessId::random()];
-    let req = Request {
-        commands: vec![
-            Command::RestartProcesses {
-                now: Millis(1),
-                process_ids: ids.clone(),
-            },
-            Command::DeleteProcesses {
-                process_ids: ids.clone(),
-            },
-            Command::AbortProcesses {
-                now: Millis(2),
-                process_ids: ids.clone(),
-                reason: Some("why".into()),
-            },
-        ],
-    };
+    let req = Request::new(vec![
+        Command::RestartProcesses {
+            now: Millis(1),
+            process_ids: ids.clone(),
+        },
+        Command::DeleteProcesses {
+            process_ids: ids.clone(),
+        },
+        Command::AbortProcesses {
+            now: Millis(2),
+            process_ids: ids.clone(),
+            reason: Some("why".into()),
+        },
+    ]);
     let bytes = bincode::serialize(&req).unwrap();
     assert_eq!(bincode::deserialize::<Request>(&bytes).unwrap(), req);
     for reply in [Reply::Restarted(ids), Reply::Deleted(3), Reply::Aborted(4)] {
