@@ -843,12 +843,10 @@ async fn a_node_down_during_many_writes_catches_up_from_a_snapshot() {
     verify(&api, &l.intents, &l.releases).await;
 }
 
-/// The command format node `id` would write in as leader, as its status says.
+/// The command format node `id` writes in when it leads, as its status says (a
+/// build from before versioned formats does not say: it writes format 1).
 async fn command_format_of(cluster: &Cluster, id: u64) -> u16 {
-    let s = cluster.status(id).await;
-    s.command_format
-        .expect("a build with versioned formats reports it")
-        .0
+    cluster.status(id).await.command_format.map_or(1, |f| f.0)
 }
 
 /// Waits until leader `id` has heard every member and writes in format `want`.
@@ -868,13 +866,30 @@ async fn wait_command_format(cluster: &Cluster, id: u64, want: u16) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_cluster_upgrades_node_by_node_under_load_and_moves_to_the_new_format_last() {
-    // Every node starts as a stand-in for the previous release: it reads, announces
-    // and writes command format 1 only, and would refuse a format 2 entry.
-    const OLD: [&str; 2] = ["--max-command-format", "1"];
+/// What the nodes of the cluster being upgraded run before their upgrade.
+enum Previous {
+    /// This build with `--max-command-format 1`: it reads, announces and writes
+    /// command format 1 only, and refuses format 2 as an old build would.
+    StandIn,
+    /// A previous release's `suslik` binary.
+    Binary(std::path::PathBuf),
+}
+
+const STAND_IN: [&str; 2] = ["--max-command-format", "1"];
+
+/// Starts three nodes of `previous`, puts them under load, and upgrades them to this
+/// build one at a time (SIGKILL, then this build on the same data directory without
+/// the stand-in flag), going on only once the upgraded node caught up. While an old
+/// node is left the leader must write command format 1, once none is left the newest
+/// one; at the end every acknowledged process finished once with the right result.
+async fn upgrade_node_by_node_under_load(previous: Previous) {
     let newest = suslik_broker::formats::COMMAND_FORMAT.0;
-    let mut cluster = Cluster::with_args(3, &OLD).await;
+    // A task handed out through a node just killed comes back when its lease ends.
+    let lease = ["--lease-ms", "5000"];
+    let mut cluster = match &previous {
+        Previous::StandIn => Cluster::with_args(3, &[&lease[..], &STAND_IN].concat()).await,
+        Previous::Binary(bin) => Cluster::of_binary(3, bin, &lease).await,
+    };
     let (leader, _) = cluster.leader().await;
     wait_command_format(&cluster, leader, 1).await;
     let api = cluster.client();
@@ -882,24 +897,26 @@ async fn a_cluster_upgrades_node_by_node_under_load_and_moves_to_the_new_format_
     let (trickling, trickle) = load.trickle(Duration::from_millis(15));
     load.wait_progress(20).await;
 
-    // Upgrade one node at a time while processes keep starting and finishing: stop
-    // it (SIGKILL: no goodbye), start the new build on its data directory, and go on
-    // only once it has caught up.
     for (step, id) in [3, 1, 2].into_iter().enumerate() {
         load.ledger.lock().unwrap().killed = true;
         cluster.kill(id);
-        let old_args = cluster.node(id).args();
-        let at = old_args
-            .windows(2)
-            .position(|w| w == OLD)
-            .expect("an old node's flags");
-        let new_args = [&old_args[..at], &old_args[at + 2..]].concat();
-        cluster.node_mut(id).set_args(new_args);
+        let node = cluster.node_mut(id);
+        let args = node.args().to_vec();
+        let args = match args.windows(2).position(|w| w == STAND_IN) {
+            Some(at) => [&args[..at], &args[at + 2..]].concat(),
+            None => args,
+        };
+        node.set_args(args);
+        node.set_bin(common::this_build());
         cluster.restart(id).await;
         let (leader, _) = cluster.leader().await;
-        let target = cluster.status(leader).await.last_applied.unwrap_or(0);
-        cluster.wait_applied(id, target).await;
         load.wait_progress(20).await;
+        // Every node, old ones included, applies what the leader wrote meanwhile: an
+        // entry an old node cannot read would stop it here.
+        let target = cluster.status(leader).await.last_applied.unwrap_or(0);
+        for member in 1..=3 {
+            cluster.wait_applied(member, target).await;
+        }
         let (leader, _) = cluster.leader().await;
         let upgraded = step + 1;
         if upgraded < 3 {
@@ -934,4 +951,19 @@ async fn a_cluster_upgrades_node_by_node_under_load_and_moves_to_the_new_format_
         let f = m.formats.expect("the leader heard every member");
         assert_eq!(u32::from(newest), f.command.max, "member {}", m.node_id);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cluster_upgrades_node_by_node_under_load_and_moves_to_the_new_format_last() {
+    upgrade_node_by_node_under_load(Previous::StandIn).await;
+}
+
+/// The same with a real previous release: run by hand (docs/storage.md) with
+/// `SUSLIK_PREVIOUS_BIN` naming that release's `suslik` binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs a previous release's binary in SUSLIK_PREVIOUS_BIN: run by hand"]
+async fn a_cluster_of_the_previous_release_upgrades_node_by_node_under_load() {
+    let bin = std::env::var_os("SUSLIK_PREVIOUS_BIN")
+        .expect("set SUSLIK_PREVIOUS_BIN to the previous release's suslik binary");
+    upgrade_node_by_node_under_load(Previous::Binary(bin.into())).await;
 }

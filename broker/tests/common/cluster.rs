@@ -53,6 +53,15 @@ pub async fn launch_members(
     n: u64,
     flags: impl Fn(u64, &str) -> Vec<String>,
 ) -> BTreeMap<u64, Server> {
+    launch_members_of(n, &super::this_build(), flags).await
+}
+
+/// [`launch_members`] running the `suslik` binary at `bin`.
+pub async fn launch_members_of(
+    n: u64,
+    bin: &std::path::Path,
+    flags: impl Fn(u64, &str) -> Vec<String>,
+) -> BTreeMap<u64, Server> {
     let mut failures = Vec::new();
     for _ in 0..START_ATTEMPTS {
         let addrs: BTreeMap<u64, SocketAddr> = (1..=n).map(|id| (id, free_addr())).collect();
@@ -63,7 +72,8 @@ pub async fn launch_members(
             .join(",");
         let mut nodes = BTreeMap::new();
         for (id, addr) in &addrs {
-            match Server::try_launch(&format!("n{id}"), *addr, &flags(*id, &peers)).await {
+            let label = format!("n{id}");
+            match Server::try_launch_bin(&label, *addr, &flags(*id, &peers), bin.into()).await {
                 Ok(node) => {
                     nodes.insert(*id, node);
                 }
@@ -115,8 +125,13 @@ impl Cluster {
 
     /// `n` nodes with extra `serve` flags (e.g. `["--snapshot-every", "50"]`).
     pub async fn with_args(n: u64, args: &[&str]) -> Cluster {
+        Cluster::of_binary(n, &super::this_build(), args).await
+    }
+
+    /// `n` nodes running the `suslik` binary at `bin`, with extra `serve` flags.
+    pub async fn of_binary(n: u64, bin: &std::path::Path, args: &[&str]) -> Cluster {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let nodes = launch_members(n, |id, peers| {
+        let nodes = launch_members_of(n, bin, |id, peers| {
             let mut flags = vec![
                 "--node-id".to_string(),
                 id.to_string(),

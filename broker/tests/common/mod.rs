@@ -58,6 +58,9 @@ pub struct Server {
     data_dir: PathBuf,
     /// Extra flags, kept so that [`Server::restart`] starts the same configuration.
     args: Vec<String>,
+    /// The `suslik` binary it runs: this build's unless [`Server::set_bin`] says
+    /// otherwise (an upgrade test starts nodes on a previous release's binary).
+    bin: PathBuf,
     /// Every line the server printed on stdout (its logs), across restarts.
     logs: Arc<Mutex<Vec<String>>>,
     /// Owns the data directory unless the caller supplied one.
@@ -93,6 +96,7 @@ impl Server {
             log_filter: log_filter(),
             data_dir,
             args: args.iter().map(|a| a.to_string()).collect(),
+            bin: this_build(),
             logs: Arc::default(),
             _tmp: tmp,
         };
@@ -117,6 +121,16 @@ impl Server {
         listen: SocketAddr,
         args: &[String],
     ) -> Result<Server, String> {
+        Server::try_launch_bin(label, listen, args, this_build()).await
+    }
+
+    /// [`Server::try_launch`] running the `suslik` binary at `bin`.
+    pub async fn try_launch_bin(
+        label: &str,
+        listen: SocketAddr,
+        args: &[String],
+        bin: PathBuf,
+    ) -> Result<Server, String> {
         let tmp = tempfile::tempdir().expect("temp dir");
         let data_dir = tmp.path().join("data");
         let mut s = Server {
@@ -131,6 +145,7 @@ impl Server {
             }),
             data_dir,
             args: args.to_vec(),
+            bin,
             logs: Arc::default(),
             _tmp: Some(tmp),
         };
@@ -140,7 +155,7 @@ impl Server {
     }
 
     fn spawn_child(&mut self) -> mpsc::Receiver<SocketAddr> {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_suslik"));
+        let mut cmd = Command::new(&self.bin);
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(&self.data_dir)
@@ -283,6 +298,11 @@ impl Server {
         self.args = args;
     }
 
+    /// Replaces the binary the next (re)launch runs.
+    pub fn set_bin(&mut self, bin: PathBuf) {
+        self.bin = bin;
+    }
+
     /// The extra `serve` flags it (re)launches with.
     pub fn args(&self) -> &[String] {
         &self.args
@@ -293,6 +313,11 @@ impl Server {
         assert!(self.child.is_none(), "kill the server before restarting it");
         self.spawn().await;
     }
+}
+
+/// This build's `suslik` binary.
+pub fn this_build() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_suslik"))
 }
 
 impl Drop for Server {
