@@ -39,6 +39,7 @@ fn a_typo_in_the_config_file_exits_2_naming_the_file_and_the_field() {
     assert!(err.contains(file.to_str().unwrap()), "{err}");
     assert!(err.contains(":2:"), "no line number: {err}");
     assert!(err.contains("lese_ms"), "{err}");
+    assert!(err.contains("(did you mean `lease_ms`?)"), "{err}");
     assert!(stdout(&out).is_empty(), "started anyway: {}", stdout(&out));
     assert!(
         !dir.path().join("data").exists(),

@@ -233,6 +233,112 @@ async fn malformed_json_is_400_malformed_json() {
 }
 
 #[tokio::test]
+async fn a_misspelt_field_is_400_naming_it_and_the_field_meant() {
+    let server = Server::start().await;
+    let api = server.api();
+    // The typo would otherwise turn a long poll into a busy loop.
+    let (status, body) = api
+        .post_json(
+            "/api/v1/tasks/poll",
+            &json!({"actor_id": WORKER, "waitms": 5000, "mx": 10}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let e = error_body(&body);
+    assert_eq!(e.error, "unknown_field", "{body}");
+    assert!(
+        e.message
+            .contains("unknown field `waitms` (did you mean `wait_ms`?)"),
+        "{}",
+        e.message
+    );
+    // Deep in a start: the path, and nothing was started.
+    let (status, body) = api
+        .post_json(
+            "/api/v1/processes",
+            &json!({"actor_id": DECIDER, "method": "start",
+                    "args": [{"promise": {"task_id": TaskId::random(), "no_wiat": true}}]}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let e = error_body(&body);
+    assert!(
+        e.message
+            .contains("unknown field `args[0].promise.no_wiat` (did you mean `no_wait`?)"),
+        "{}",
+        e.message
+    );
+    let (_, listing) = api.get_json("/api/v1/processes").await;
+    assert_eq!(listing["total"], 0, "{listing}");
+}
+
+#[tokio::test]
+async fn valid_json_of_the_wrong_shape_names_the_field_and_what_it_expects() {
+    let server = Server::start().await;
+    let (status, body) = server
+        .api()
+        .post_json(
+            "/api/v1/processes",
+            &json!({"actor_id": DECIDER, "method": "start", "args": [0]}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let e = error_body(&body);
+    assert_eq!(e.error, "invalid", "{body}");
+    assert!(
+        e.message.starts_with(
+            "field `args[0]`: invalid type: integer `0`, expected an argument: {\"value\""
+        ),
+        "{}",
+        e.message
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_method_or_content_type_is_a_json_error() {
+    let server = Server::start().await;
+    let api = server.api();
+    let answer = reqwest::Client::new()
+        .get(format!("{}/api/v1/tasks/poll", api.base()))
+        .send()
+        .await
+        .expect("GET poll");
+    assert_eq!(answer.status(), 405);
+    assert_eq!(
+        answer.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+    let body: serde_json::Value = answer.json().await.expect("a JSON body");
+    let e = error_body(&body);
+    assert_eq!(e.error, "method_not_allowed");
+    assert!(
+        e.message
+            .contains("GET is not allowed on /api/v1/tasks/poll"),
+        "{}",
+        e.message
+    );
+
+    let (status, body) = api
+        .post_raw(
+            "/api/v1/tasks/poll",
+            "text/plain",
+            br#"{"actor_id": "a#1"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(status, 415, "{body}");
+    assert_eq!(error_body(&body).error, "unsupported_media_type");
+    // A `+json` type is JSON.
+    let (status, body) = api
+        .post_raw(
+            "/api/v1/tasks/poll",
+            "application/vnd.suslik+json",
+            br#"{"actor_id": "a#1"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
 async fn an_invalid_actor_id_is_400() {
     let server = Server::start().await;
     let api = server.api();

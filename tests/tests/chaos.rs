@@ -51,15 +51,16 @@ const STARTUP: Duration = Duration::from_secs(60);
 /// The line `suslik serve` prints on stdout once it listens.
 const LISTENING: &str = "suslik listening on http://";
 
-/// With `SUSLIK_CHAOS_LOGS=DIR`, node N logs at info level to `DIR/node-N.log`
-/// (appended across restarts), for finding out what a failed run went through.
-fn node_log(id: u64) -> Option<std::fs::File> {
+/// With `SUSLIK_CHAOS_LOGS=DIR`, node N on port P logs at info level to
+/// `DIR/node-N-P.log` (appended across restarts), for finding out what a failed run
+/// went through.
+fn node_log(id: u64, addr: SocketAddr) -> Option<std::fs::File> {
     let dir = std::env::var_os("SUSLIK_CHAOS_LOGS")?;
     std::fs::create_dir_all(&dir).expect("chaos log directory");
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(std::path::Path::new(&dir).join(format!("node-{id}.log")))
+        .open(std::path::Path::new(&dir).join(format!("node-{id}-{}.log", addr.port())))
         .expect("chaos log file");
     Some(file)
 }
@@ -87,7 +88,7 @@ struct NodeProc {
 impl NodeProc {
     fn spawn(&mut self) {
         assert!(self.child.is_none());
-        let logs = node_log(self.id);
+        let logs = node_log(self.id, self.addr);
         // `ip netns exec` execs the server, so the child's pid is the server's.
         let mut cmd = match &self.netns {
             Some(ns) => {

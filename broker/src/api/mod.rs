@@ -15,6 +15,7 @@ pub mod process_ops;
 pub mod promises;
 pub mod recovery;
 pub mod schedules;
+pub mod strict_json;
 
 pub use error::ApiError;
 pub use fencing::{HeartbeatRequest, HeartbeatResponse};

@@ -662,6 +662,7 @@ fn read_config(path: &Path) -> Result<FileConfig, String> {
             None => path.display().to_string(),
         };
         let message = e.message().trim().replace('\n', "; ");
+        let message = suslik_broker::api::strict_json::with_suggestion(&message);
         format!("config file {place}: {message}")
     })
 }

@@ -22,7 +22,7 @@ pub enum TaskKind {
 ///
 /// JSON: `{"value": <any JSON>}`, `{"promise": {"task_id": "…", "no_wait": false}}`,
 /// or `{"array": [<Arg>, …]}` (a promise collection).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Arg {
     /// A plain value, known when the task was created.
@@ -36,6 +36,102 @@ pub enum Arg {
     },
     /// A collection of arguments (e.g. a list of promises).
     Array(Vec<Arg>),
+}
+
+/// In JSON an argument that is not one of its three shapes (`"args": [0]`) is refused
+/// with the shapes it may take, and an object with a second key or an unknown one says
+/// so; serde's derive would answer "expected value", which reads like a syntax error.
+/// Binary formats (snapshots, the Raft log) decode exactly as the derive does.
+impl<'de> Deserialize<'de> for Arg {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            d.deserialize_any(arg_json::ArgVisitor)
+        } else {
+            arg_json::BinaryArg::deserialize(d).map(Arg::from)
+        }
+    }
+}
+
+mod arg_json {
+    use super::{Arg, JsonValue, TaskId};
+    use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+    use serde::Deserialize;
+    use std::fmt;
+
+    /// The derive's layout, for binary formats.
+    #[derive(Deserialize)]
+    #[serde(rename = "Arg", rename_all = "snake_case")]
+    pub(super) enum BinaryArg {
+        Value(JsonValue),
+        Promise {
+            task_id: TaskId,
+            #[serde(default)]
+            no_wait: bool,
+        },
+        Array(Vec<Arg>),
+    }
+
+    impl From<BinaryArg> for Arg {
+        fn from(a: BinaryArg) -> Arg {
+            match a {
+                BinaryArg::Value(v) => Arg::Value(v),
+                BinaryArg::Promise { task_id, no_wait } => Arg::Promise { task_id, no_wait },
+                BinaryArg::Array(items) => Arg::Array(items),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(field_identifier, rename_all = "snake_case")]
+    enum Kind {
+        Value,
+        Promise,
+        Array,
+    }
+
+    #[derive(Deserialize)]
+    struct Promise {
+        task_id: TaskId,
+        #[serde(default)]
+        no_wait: bool,
+    }
+
+    const SHAPES: &str = r#"an argument: {"value": <any JSON>}, {"promise": {"task_id": "<uuid>", "no_wait": false}} or {"array": [<argument>, …]}"#;
+
+    pub(super) struct ArgVisitor;
+
+    impl<'de> Visitor<'de> for ArgVisitor {
+        type Value = Arg;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(SHAPES)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Arg, A::Error> {
+            let Some(kind) = map.next_key::<Kind>()? else {
+                return Err(de::Error::custom(format!(
+                    "an empty object is not {SHAPES}"
+                )));
+            };
+            let arg = match kind {
+                Kind::Value => Arg::Value(map.next_value()?),
+                Kind::Promise => {
+                    let p: Promise = map.next_value()?;
+                    Arg::Promise {
+                        task_id: p.task_id,
+                        no_wait: p.no_wait,
+                    }
+                }
+                Kind::Array => Arg::Array(map.next_value()?),
+            };
+            if map.next_key::<IgnoredAny>()?.is_some() {
+                return Err(de::Error::custom(
+                    "an argument has exactly one key: `value`, `promise` or `array`",
+                ));
+            }
+            Ok(arg)
+        }
+    }
 }
 
 impl Arg {
