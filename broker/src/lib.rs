@@ -19,6 +19,7 @@
 //! - [`supervisor`]: keeping a node up through disk trouble (restart in place).
 
 pub mod api;
+pub mod backup;
 pub mod core;
 pub mod cron;
 pub mod formats;

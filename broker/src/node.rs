@@ -190,7 +190,7 @@ impl Node {
         // Access control is the outermost layer: a refused call is never forwarded.
         let app = http::router(
             api.clone(),
-            ClusterAdmin::new(raft.clone(), raft_cfg.formats.clone()),
+            ClusterAdmin::new(raft.clone(), raft_cfg.formats.clone()).with_store(db.clone()),
             forwarder,
         )
         .merge(raft_routes(raft.clone()))

@@ -87,6 +87,7 @@ const ROUTES: &[(&str, &str, Role)] = &[
     ("GET", "/api/v1/alerts", Role::Operator),
     ("GET", "/metrics", Role::Operator),
     ("GET", "/cluster/status", Role::Operator),
+    ("GET", "/cluster/backup", Role::Operator),
     ("POST", "/cluster/add-node", Role::Operator),
     ("POST", "/cluster/remove-node", Role::Operator),
 ];

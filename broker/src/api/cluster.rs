@@ -64,11 +64,35 @@ pub struct RemoveNodeRequest {
 pub struct ClusterAdmin {
     raft: Raft,
     formats: Arc<ClusterFormats>,
+    /// The node's store, for backups.
+    db: Option<sled::Db>,
 }
 
 impl ClusterAdmin {
     pub fn new(raft: Raft, formats: Arc<ClusterFormats>) -> Self {
-        ClusterAdmin { raft, formats }
+        ClusterAdmin {
+            raft,
+            formats,
+            db: None,
+        }
+    }
+
+    /// Lets `GET /cluster/backup` read the node's store `db`.
+    pub fn with_store(mut self, db: sled::Db) -> Self {
+        self.db = Some(db);
+        self
+    }
+
+    /// A backup of this node's state now ([`crate::backup`]): a snapshot built for it,
+    /// while the node goes on serving.
+    pub async fn backup(&self) -> Result<Vec<u8>, ApiError> {
+        let db = self.db.as_ref().ok_or_else(|| {
+            ApiError::new(503, "unavailable", "this node has no store to back up")
+        })?;
+        let node_id = self.raft.metrics().borrow().id;
+        crate::backup::take(&self.raft, db, node_id)
+            .await
+            .map_err(|e| ApiError::new(503, "backup_failed", e.to_string()))
     }
 
     /// This node's view of the cluster.

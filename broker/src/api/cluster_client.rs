@@ -90,6 +90,31 @@ impl ClusterClient {
         self.send(req).await
     }
 
+    /// A backup of the node's state (`GET /cluster/backup`): the bytes of a backup file.
+    pub async fn backup(&self) -> Result<Vec<u8>, ClusterCallError> {
+        let server = self.server.clone();
+        let req = self.http.get(format!("{}/cluster/backup", self.server));
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let resp = req
+            .timeout(Duration::from_secs(900))
+            .send()
+            .await
+            .map_err(|source| ClusterCallError::Unreachable {
+                server: server.clone(),
+                source,
+            })?;
+        if !resp.status().is_success() {
+            return Err(refused(server, resp).await);
+        }
+        resp.bytes()
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|source| ClusterCallError::BadAnswer { server, source })
+    }
+
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<ClusterStatus, ClusterCallError> {
         let server = self.server.clone();
         let req = match &self.token {
@@ -104,19 +129,24 @@ impl ClusterClient {
                 server: server.clone(),
                 source,
             })?;
-        let status = resp.status().as_u16();
         if resp.status().is_success() {
             return resp
                 .json()
                 .await
                 .map_err(|source| ClusterCallError::BadAnswer { server, source });
         }
-        let body: Option<ErrorBody> = resp.json().await.ok();
-        Err(ClusterCallError::Refused {
-            server,
-            status,
-            code: body.as_ref().map_or("unknown".into(), |b| b.error.clone()),
-            message: body.map_or_else(|| "no error body".into(), |b| b.message),
-        })
+        Err(refused(server, resp).await)
+    }
+}
+
+/// The broker's error answer as a [`ClusterCallError::Refused`].
+async fn refused(server: String, resp: reqwest::Response) -> ClusterCallError {
+    let status = resp.status().as_u16();
+    let body: Option<ErrorBody> = resp.json().await.ok();
+    ClusterCallError::Refused {
+        server,
+        status,
+        code: body.as_ref().map_or("unknown".into(), |b| b.error.clone()),
+        message: body.map_or_else(|| "no error body".into(), |b| b.message),
     }
 }

@@ -87,6 +87,7 @@ pub fn router(api: BrokerApi, admin: ClusterAdmin, forwarder: Forwarder) -> Rout
         .with_state(admin.clone());
     let local = Router::new()
         .route("/cluster/status", get(cluster_status))
+        .route("/cluster/backup", get(backup))
         .with_state(admin);
     client_api(api.clone())
         .merge(management)
@@ -166,6 +167,22 @@ fn client_api(api: BrokerApi) -> Router {
 
 async fn cluster_status(State(admin): State<ClusterAdmin>) -> Response {
     Json(admin.status()).into_response()
+}
+
+/// `GET /cluster/backup`: this node's state as a backup file (operator token).
+async fn backup(State(admin): State<ClusterAdmin>) -> Result<Response, ApiError> {
+    let bytes = admin.backup().await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/octet-stream"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"suslik.backup\"",
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 async fn add_node(

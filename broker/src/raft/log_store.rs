@@ -114,6 +114,32 @@ impl SledLogStore {
     }
 }
 
+/// Prepares the log of a store being created from a backup (`suslik restore`): empty,
+/// purged up to `snapshot` (the backup's snapshot covers everything before), with
+/// `vote` saved so that the first election runs in a later term than the snapshot's
+/// entries. Flushed and synced. Blocking.
+pub fn seed_restored(
+    db: &sled::Db,
+    durable: &Durable,
+    vote: &Vote<NodeId>,
+    snapshot: LogId<NodeId>,
+) -> Result<(), StorageError<NodeId>> {
+    let meta = db
+        .open_tree(META_TREE)
+        .map_err(|e| sto_err(ErrorSubject::Store, ErrorVerb::Write, &e))?;
+    let mut batch = sled::Batch::default();
+    batch.insert(KEY_VOTE, encode(ErrorSubject::Vote, vote)?);
+    batch.insert(KEY_LAST_PURGED, encode(ErrorSubject::Logs, &snapshot)?);
+    batch.insert(KEY_COMMITTED, encode(ErrorSubject::Store, &Some(snapshot))?);
+    meta.apply_batch(batch)
+        .map_err(|e| sto_err(ErrorSubject::Store, ErrorVerb::Write, &e))?;
+    db.flush()
+        .map_err(|e| sto_err(ErrorSubject::Store, ErrorVerb::Write, &e))?;
+    durable
+        .sync_blocking(false)
+        .map_err(|e| sto_err(ErrorSubject::Store, ErrorVerb::Write, &e))
+}
+
 /// The sled key of log index `index`.
 fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()

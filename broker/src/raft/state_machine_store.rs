@@ -156,6 +156,69 @@ impl SnapshotSlot {
     }
 }
 
+/// The current snapshot of the store in `db`: its meta and its bytes, read so that
+/// they belong to the same snapshot (a snapshot written meanwhile makes it read again),
+/// for a backup. `None` if the node has not built one yet.
+pub fn read_current(
+    db: &sled::Db,
+) -> Result<Option<(SnapshotMeta, Vec<u8>)>, StorageError<NodeId>> {
+    let tree = db
+        .open_tree(SNAPSHOT_TREE)
+        .map_err(|e| sto_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, &e))?;
+    for _ in 0..16 {
+        let Some(stored) = SnapshotSlot::read_stored(&tree)? else {
+            return Ok(None);
+        };
+        let meta_again = tree
+            .get(KEY_META)
+            .map_err(|e| sto_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, &e))?;
+        let same = meta_again.is_some_and(|m| {
+            decode::<SnapshotMeta>(ErrorSubject::Snapshot(None), &m)
+                .ok()
+                .as_ref()
+                == Some(&stored.meta)
+        });
+        if same {
+            let payload: SnapshotPayload = decode(
+                ErrorSubject::Snapshot(Some(stored.meta.signature())),
+                &stored.data,
+            )?;
+            if payload.last_applied == stored.meta.last_log_id {
+                return Ok(Some((stored.meta, stored.data)));
+            }
+        }
+    }
+    Err(sto_msg(
+        ErrorSubject::Snapshot(None),
+        ErrorVerb::Read,
+        "the snapshot kept changing while it was read".to_string(),
+    ))
+}
+
+/// Writes `meta` and `data` as the current snapshot of a store being created from a
+/// backup (`suslik restore`), flushed and synced. Blocking.
+pub fn seed_snapshot(
+    db: &sled::Db,
+    durable: &Durable,
+    meta: &SnapshotMeta,
+    data: &[u8],
+) -> Result<(), StorageError<NodeId>> {
+    let subject = ErrorSubject::Snapshot(Some(meta.signature()));
+    let tree = db
+        .open_tree(SNAPSHOT_TREE)
+        .map_err(|e| sto_err(subject.clone(), ErrorVerb::Write, &e))?;
+    let mut batch = sled::Batch::default();
+    batch.insert(KEY_META, encode(subject.clone(), meta)?);
+    batch.insert(KEY_DATA, data);
+    tree.apply_batch(batch)
+        .map_err(|e| sto_err(subject.clone(), ErrorVerb::Write, &e))?;
+    db.flush()
+        .map_err(|e| sto_err(subject.clone(), ErrorVerb::Write, &e))?;
+    durable
+        .sync_blocking(true)
+        .map_err(|e| sto_err(subject, ErrorVerb::Write, &e))
+}
+
 /// openraft state machine over an [`Applier`], with snapshots persisted in sled.
 pub struct SledStateMachine {
     applier: Arc<dyn Applier>,
