@@ -92,50 +92,51 @@ impl ClusterClient {
 
     /// A backup of the node's state (`GET /cluster/backup`): the bytes of a backup file.
     pub async fn backup(&self) -> Result<Vec<u8>, ClusterCallError> {
-        let server = self.server.clone();
         let req = self.http.get(format!("{}/cluster/backup", self.server));
-        let req = match &self.token {
-            Some(t) => req.bearer_auth(t),
-            None => req,
-        };
-        let resp = req
-            .timeout(Duration::from_secs(900))
-            .send()
-            .await
-            .map_err(|source| ClusterCallError::Unreachable {
-                server: server.clone(),
-                source,
-            })?;
-        if !resp.status().is_success() {
-            return Err(refused(server, resp).await);
-        }
+        let resp = self.answer(req, Duration::from_secs(900)).await?;
         resp.bytes()
             .await
             .map(|b| b.to_vec())
-            .map_err(|source| ClusterCallError::BadAnswer { server, source })
+            .map_err(|source| ClusterCallError::BadAnswer {
+                server: self.server.clone(),
+                source,
+            })
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<ClusterStatus, ClusterCallError> {
-        let server = self.server.clone();
+        let resp = self.answer(req, Duration::from_secs(120)).await?;
+        resp.json()
+            .await
+            .map_err(|source| ClusterCallError::BadAnswer {
+                server: self.server.clone(),
+                source,
+            })
+    }
+
+    /// Sends `req` with the token and `timeout`: the answer if it is a success, the
+    /// broker's refusal or the transport failure otherwise.
+    async fn answer(
+        &self,
+        req: reqwest::RequestBuilder,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, ClusterCallError> {
         let req = match &self.token {
             Some(t) => req.bearer_auth(t),
             None => req,
         };
-        let resp = req
-            .timeout(Duration::from_secs(120))
-            .send()
-            .await
-            .map_err(|source| ClusterCallError::Unreachable {
-                server: server.clone(),
-                source,
-            })?;
-        if resp.status().is_success() {
-            return resp
-                .json()
+        let resp =
+            req.timeout(timeout)
+                .send()
                 .await
-                .map_err(|source| ClusterCallError::BadAnswer { server, source });
+                .map_err(|source| ClusterCallError::Unreachable {
+                    server: self.server.clone(),
+                    source,
+                })?;
+        if resp.status().is_success() {
+            Ok(resp)
+        } else {
+            Err(refused(self.server.clone(), resp).await)
         }
-        Err(refused(server, resp).await)
     }
 }
 

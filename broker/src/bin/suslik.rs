@@ -851,15 +851,9 @@ async fn shutdown_signal() {
 
 /// `suslik cluster …`: one call to a node, its answer printed as JSON.
 fn cluster(cmd: ClusterCommand) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match cli_runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("suslik: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(async move {
         match cmd {
@@ -908,18 +902,23 @@ fn cluster(cmd: ClusterCommand) -> ExitCode {
     }
 }
 
+/// The single-threaded runtime a CLI command runs its calls on.
+fn cli_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("suslik: cannot start the async runtime: {e}");
+            ExitCode::from(1)
+        })
+}
+
 /// `suslik backup`: fetches the node's backup and writes it to `to` atomically
 /// (temporary file, fsync, rename).
 fn backup(server: &str, to: &Path, token: Option<String>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match cli_runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("suslik: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let bytes = match runtime.block_on(ClusterClient::new(server).with_token(token).backup()) {
         Ok(b) => b,
