@@ -152,7 +152,7 @@ impl Node {
             }
             None => (None, Vec::new()),
         };
-        let (raft, db) = start_raft(&raft_cfg, core.clone()).await?;
+        let (raft, db, startup) = start_raft(&raft_cfg, core.clone()).await?;
         let proposer = Proposer::start(raft.clone(), raft_cfg.formats.clone());
         let mut loops = vec![
             tokio::spawn(run_timers(core.clone(), raft.clone(), proposer.clone())),
@@ -180,10 +180,11 @@ impl Node {
             )),
         ];
         loops.extend(webhook_tasks);
-        let api = BrokerApi::new(core, proposer, raft.clone(), cfg.limits.clone());
+        let api = BrokerApi::new(core, proposer, raft.clone(), startup, cfg.limits.clone());
 
         let forwarder = Forwarder::new(
             raft.clone(),
+            startup,
             cfg.limits.max_body_bytes,
             cfg.limits.max_poll_wait_ms,
         )?;
@@ -211,7 +212,7 @@ impl Node {
                 Ok(leader) => {
                     // Serve once the log of earlier terms is applied (a restart replays it).
                     let mut m = raft.metrics();
-                    let caught_up = m.wait_for(crate::raft::is_serving_leader);
+                    let caught_up = m.wait_for(|m| crate::raft::is_serving_leader(m, startup));
                     let _ = tokio::time::timeout(Duration::from_secs(60), caught_up).await;
                     tracing::info!(%addr, leader, "broker node ready")
                 }

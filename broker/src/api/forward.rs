@@ -4,7 +4,7 @@
 //! forwarded twice (no loops while leadership moves): it is served where it lands, so
 //! on a node that no longer leads a write or a poll gets 503 from the API itself.
 
-use crate::raft::Raft;
+use crate::raft::{Raft, StartupLog};
 use axum::body::{to_bytes, Body};
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
@@ -28,6 +28,8 @@ pub const LOCAL_READ_HEADER: &str = "x-suslik-local-read";
 /// What the forwarding layer needs.
 pub struct Forwarder {
     raft: Raft,
+    /// What this node's log held at startup (when a leader that resumed its term serves).
+    startup: StartupLog,
     client: reqwest::Client,
     max_body_bytes: usize,
     /// Upper bound for a forwarded call (long polls included).
@@ -35,9 +37,15 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    pub fn new(raft: Raft, max_body_bytes: usize, max_poll_wait_ms: u64) -> anyhow::Result<Self> {
+    pub fn new(
+        raft: Raft,
+        startup: StartupLog,
+        max_body_bytes: usize,
+        max_poll_wait_ms: u64,
+    ) -> anyhow::Result<Self> {
         Ok(Forwarder {
             raft,
+            startup,
             client: reqwest::Client::builder()
                 .no_proxy()
                 .pool_idle_timeout(Duration::from_secs(30))
@@ -52,7 +60,9 @@ impl Forwarder {
         let m = self.raft.metrics();
         let m = m.borrow();
         match m.current_leader {
-            Some(leader) if leader == m.id && crate::raft::is_serving_leader(&m) => Route::Here,
+            Some(leader) if leader == m.id && crate::raft::is_serving_leader(&m, self.startup) => {
+                Route::Here
+            }
             Some(leader) if leader == m.id => Route::Nowhere,
             Some(leader) => m
                 .membership_config

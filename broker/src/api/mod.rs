@@ -30,7 +30,7 @@ use crate::model::wire::{
 use crate::model::{
     ActorId, Decision, Millis, ProcessId, QueueKey, TaskId, TaskKind, TaskList, TaskSpec,
 };
-use crate::raft::Raft;
+use crate::raft::{Raft, StartupLog};
 use crate::state_machine::{Command, CommandResult, Reply};
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,15 +41,28 @@ pub struct BrokerApi {
     core: Arc<BrokerCore>,
     proposer: Proposer,
     raft: Raft,
+    startup: StartupLog,
     limits: Limits,
 }
 
+/// How long a read waits for a leader that resumed its term to apply the log it
+/// restarted with, before answering 503 (clients retry).
+const SERVING_WAIT: Duration = Duration::from_secs(3);
+
 impl BrokerApi {
-    pub fn new(core: Arc<BrokerCore>, proposer: Proposer, raft: Raft, limits: Limits) -> Self {
+    /// `startup` is what the node's log held when it started ([`crate::raft::StartupLog`]).
+    pub fn new(
+        core: Arc<BrokerCore>,
+        proposer: Proposer,
+        raft: Raft,
+        startup: StartupLog,
+        limits: Limits,
+    ) -> Self {
         BrokerApi {
             core,
             proposer,
             raft,
+            startup,
             limits,
         }
     }
@@ -286,7 +299,7 @@ impl BrokerApi {
 
     /// Whether this node leads and has caught up with its own term.
     pub fn is_serving_leader(&self) -> bool {
-        crate::raft::is_serving_leader(&self.raft.metrics().borrow())
+        crate::raft::is_serving_leader(&self.raft.metrics().borrow(), self.startup)
     }
 
     /// The state machine's sizes.
@@ -297,7 +310,7 @@ impl BrokerApi {
     fn require_leader(&self) -> Result<(), ApiError> {
         let m = self.raft.metrics();
         let m = m.borrow();
-        if crate::raft::is_serving_leader(&m) {
+        if crate::raft::is_serving_leader(&m, self.startup) {
             return Ok(());
         }
         if m.current_leader == Some(m.id) {
@@ -330,16 +343,34 @@ impl BrokerApi {
     /// starts: the chaos test saw such a 404 for a process whose start had been
     /// acknowledged. One heartbeat round trip; polls do not need it (a task handed out
     /// by a deposed leader is simply delivered again).
+    ///
+    /// openraft's read barrier is the leader's first entry of its term or its committed
+    /// index, whichever is later; a leader that resumed its term after a restart may
+    /// know a committed index older than writes it had acknowledged, so the read also
+    /// waits until the node serves ([`crate::raft::is_serving_leader`]: every entry it
+    /// held at startup applied).
     async fn linearizable(&self) -> Result<(), ApiError> {
+        self.raft.ensure_linearizable().await.map_err(|e| {
+            ApiError::new(
+                503,
+                "no_leader",
+                format!("this node could not confirm it leads ({e}); retry shortly"),
+            )
+        })?;
+        let startup = self.startup;
         self.raft
-            .ensure_linearizable()
+            .wait(Some(SERVING_WAIT))
+            .metrics(
+                |m| crate::raft::is_serving_leader(m, startup),
+                "serving leader",
+            )
             .await
             .map(|_| ())
             .map_err(|e| {
                 ApiError::new(
                     503,
                     "no_leader",
-                    format!("this node could not confirm it leads ({e}); retry shortly"),
+                    format!("this node leads but has not applied the log it restarted with ({e}); retry shortly"),
                 )
             })
     }

@@ -9,8 +9,10 @@
 //! with one [`sled::Batch`], calls `flush_async` once and then forces it to stable storage
 //! with one `fdatasync` ([`super::durable`]: sled's own flush stops short of that), so a
 //! burst of proposals that openraft hands over together costs one fsync. The vote is flushed before `save_vote`
-//! returns; the committed pointer is not (it rides along with the next flush: losing it only
-//! means a restarted node re-applies a little less before the leader re-commits).
+//! returns; the committed pointer is not (it rides along with the next flush: losing it
+//! means a restarted node re-applies a little less before the leader re-commits, and a
+//! leader that resumes its term after a restart holds back its reads until it applied
+//! the whole log it restarted with: [`super::StartupLog`]).
 
 use std::fmt::Debug;
 use std::io;

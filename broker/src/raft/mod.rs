@@ -39,14 +39,36 @@ pub use state_machine_store::SledStateMachine;
 /// Raft node id.
 pub type NodeId = u64;
 
-/// Whether this node leads *and* has applied an entry of its own term. A new leader
-/// first commits a blank entry of its term; until it has applied it, it may still lack
-/// entries the previous leader committed, so it must not answer reads or hand out
-/// tasks from its state yet.
-pub fn is_serving_leader(m: &typ::RaftMetrics) -> bool {
+/// What this node's log held when it started: the term of its stored vote and its last
+/// log index.
+///
+/// A leader that restarts before anyone else was elected resumes its term: openraft
+/// restores it as the leader at once, without a new blank entry, and keeps the first
+/// entry of its term as the read barrier. The committed index it restarts with may lag
+/// behind writes it had already acknowledged (that pointer is not synced on its own:
+/// see [`log_store`]), so until it has applied every entry it held at startup its state
+/// can miss an acknowledged start. The chaos test caught such a leader answering 404
+/// for a process it finished a tenth of a second later. Every entry it held is of its
+/// term or older, so it commits them as it leads; if it is deposed first, it can never
+/// lead that term again and the floor no longer matters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StartupLog {
+    /// The term of the vote stored at startup.
+    pub term: u64,
+    /// The index of the last log entry stored at startup.
+    pub last_index: Option<u64>,
+}
+
+/// Whether this node leads *and* may serve from its state: it has applied an entry of
+/// its own term (a new leader first commits a blank entry of its term; until it has
+/// applied it, it may still lack entries the previous leader committed) and, if it
+/// resumed the term it held at startup, every entry its log held then ([`StartupLog`]).
+pub fn is_serving_leader(m: &typ::RaftMetrics, startup: StartupLog) -> bool {
     m.current_leader == Some(m.id)
-        && m.last_applied
-            .is_some_and(|l| l.leader_id.term == m.current_term)
+        && m.last_applied.is_some_and(|l| {
+            l.leader_id.term == m.current_term
+                && (m.current_term != startup.term || Some(l.index) >= startup.last_index)
+        })
 }
 
 openraft::declare_raft_types!(
@@ -109,3 +131,57 @@ pub mod typ {
 
 #[cfg(test)]
 mod test_support;
+
+#[cfg(test)]
+mod serving_tests {
+    use super::*;
+    use test_support::log_id;
+
+    /// Metrics of node 1 leading `term` with `applied` the last applied log id.
+    fn leading(term: u64, applied: Option<typ::LogId>) -> typ::RaftMetrics {
+        let mut m = typ::RaftMetrics::new_initial(1);
+        m.current_leader = Some(1);
+        m.current_term = term;
+        m.last_applied = applied;
+        m
+    }
+
+    #[test]
+    fn a_leader_that_resumed_its_term_serves_only_once_it_applied_the_log_it_restarted_with() {
+        // Restarted as leader of term 3 holding entries up to 10; its stored committed
+        // index (7) lagged writes it had acknowledged.
+        let startup = StartupLog {
+            term: 3,
+            last_index: Some(10),
+        };
+        assert!(!is_serving_leader(&leading(3, Some(log_id(3, 7))), startup));
+        assert!(!is_serving_leader(&leading(3, Some(log_id(3, 9))), startup));
+        assert!(is_serving_leader(&leading(3, Some(log_id(3, 10))), startup));
+        assert!(is_serving_leader(&leading(3, Some(log_id(3, 12))), startup));
+    }
+
+    #[test]
+    fn a_leader_elected_in_a_later_term_serves_once_it_applied_its_blank_entry() {
+        let startup = StartupLog {
+            term: 3,
+            last_index: Some(10),
+        };
+        // Its blank entry of term 4 sits after every entry it held: applied, it serves,
+        // even if the entries it held were cut back by the leader in between.
+        assert!(!is_serving_leader(
+            &leading(4, Some(log_id(3, 10))),
+            startup
+        ));
+        assert!(is_serving_leader(&leading(4, Some(log_id(4, 8))), startup));
+    }
+
+    #[test]
+    fn a_follower_or_a_node_with_nothing_applied_never_serves() {
+        let startup = StartupLog::default();
+        let mut follower = leading(2, Some(log_id(2, 5)));
+        follower.current_leader = Some(2);
+        assert!(!is_serving_leader(&follower, startup));
+        assert!(!is_serving_leader(&leading(2, None), startup));
+        assert!(is_serving_leader(&leading(2, Some(log_id(2, 5))), startup));
+    }
+}

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use openraft::error::{InitializeError, RaftError};
+use openraft::storage::RaftLogStorage;
 use openraft::SnapshotPolicy;
 
 use super::applier::Applier;
 use super::log_store::SledLogStore;
 use super::network::HttpNetworkFactory;
 use super::state_machine_store::SledStateMachine;
-use super::{BasicNode, NodeId, Raft};
+use super::{BasicNode, NodeId, Raft, StartupLog};
 use crate::formats::{data_dir, ClusterFormats};
 
 /// Settings of one Raft node.
@@ -98,11 +99,13 @@ impl RaftConfig {
 /// `applier` must hold an empty state: it is restored from the latest snapshot (if any)
 /// and openraft then re-applies the committed log after it. A pristine node with
 /// `bootstrap` set initializes itself as the only member. Returns the Raft handle and the
-/// sled `Db` (flush it after [`Raft::shutdown`] when stopping).
+/// sled `Db` (flush it after [`Raft::shutdown`] when stopping), and what the log held at
+/// startup, which decides when a leader that resumes its term may serve
+/// ([`super::is_serving_leader`]).
 pub async fn start_raft(
     cfg: &RaftConfig,
     applier: Arc<dyn Applier>,
-) -> anyhow::Result<(Raft, sled::Db)> {
+) -> anyhow::Result<(Raft, sled::Db, StartupLog)> {
     let config = Arc::new(cfg.openraft_config()?);
     let dir = cfg.data_dir.clone();
     let opened = tokio::task::spawn_blocking(move || data_dir::open(&dir))
@@ -117,7 +120,20 @@ pub async fn start_raft(
             .context("sled open task failed")?
             .with_context(|| format!("opening raft storage at {}", path.display()))?
     };
-    let log_store = SledLogStore::open(&db, durable.clone()).context("opening raft log")?;
+    let mut log_store = SledLogStore::open(&db, durable.clone()).context("opening raft log")?;
+    let startup = StartupLog {
+        term: log_store
+            .read_vote()
+            .await
+            .context("reading the stored vote")?
+            .map_or(0, |v| v.leader_id().term),
+        last_index: log_store
+            .get_log_state()
+            .await
+            .context("reading the log state")?
+            .last_log_id
+            .map(|l| l.index),
+    };
     let state_machine = SledStateMachine::open(&db, durable, applier)
         .await
         .context("opening raft state machine")?;
@@ -153,8 +169,8 @@ pub async fn start_raft(
             Err(e) => return Err(e).context("initializing raft"),
         }
     }
-    tracing::info!(node_id = cfg.node_id, path = %path.display(), "raft started");
-    Ok((raft, db))
+    tracing::info!(node_id = cfg.node_id, path = %path.display(), ?startup, "raft started");
+    Ok((raft, db, startup))
 }
 
 /// Why [`wait_for_leader`] gave up.
@@ -214,14 +230,14 @@ mod tests {
         let cfg = RaftConfig::new(1, "127.0.0.1:1", dir.path());
 
         let applier = Arc::new(CountingApplier::default());
-        let (raft, db) = start_raft(&cfg, applier.clone()).await.unwrap();
+        let (raft, db, _) = start_raft(&cfg, applier.clone()).await.unwrap();
         assert_eq!(wait_for_leader(&raft, WAIT).await.unwrap(), 1);
         let last = write(&raft, 5).await;
         assert_eq!(applier.applied(), 5);
         stop(raft, db, &cfg).await;
 
         let applier = Arc::new(CountingApplier::default());
-        let (raft, db) = start_raft(&cfg, applier.clone()).await.unwrap();
+        let (raft, db, _) = start_raft(&cfg, applier.clone()).await.unwrap();
         assert_eq!(wait_for_leader(&raft, WAIT).await.unwrap(), 1);
         raft.wait(Some(WAIT))
             .applied_index_at_least(Some(last), "replayed")
@@ -239,6 +255,53 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restarted_leader_whose_committed_pointer_lagged_serves_only_with_every_write_applied(
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = RaftConfig::new(1, "127.0.0.1:1", dir.path());
+        let applier = Arc::new(CountingApplier::default());
+        let (raft, db, _) = start_raft(&cfg, applier.clone()).await.unwrap();
+        wait_for_leader(&raft, WAIT).await.unwrap();
+        let first = write(&raft, 1).await;
+        let last = write(&raft, 4).await;
+        let term = raft.metrics().borrow().current_term;
+        stop(raft, db, &cfg).await;
+        // A kill -9 loses the committed pointer's last update (it is not synced on its
+        // own): the node restarts believing only the first write committed.
+        {
+            let (db, durable) =
+                super::super::durable::open_store(&cfg.data_dir.join("raft")).unwrap();
+            let mut store = SledLogStore::open(&db, durable).unwrap();
+            store
+                .save_committed(Some(crate::raft::test_support::log_id(term, first)))
+                .await
+                .unwrap();
+            db.flush_async().await.unwrap();
+        }
+
+        let applier = Arc::new(CountingApplier::default());
+        let (raft, db, startup) = start_raft(&cfg, applier.clone()).await.unwrap();
+        assert_eq!(
+            startup,
+            StartupLog {
+                term,
+                last_index: Some(last)
+            },
+            "the log it restarted with"
+        );
+        raft.wait(Some(WAIT))
+            .metrics(|m| crate::raft::is_serving_leader(m, startup), "serving")
+            .await
+            .unwrap();
+        assert_eq!(
+            applier.applied(),
+            5,
+            "every acknowledged write is there once it serves"
+        );
+        stop(raft, db, &cfg).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn restart_restores_snapshot_then_replays_tail() {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = RaftConfig::new(1, "127.0.0.1:1", dir.path());
@@ -246,7 +309,7 @@ mod tests {
         cfg.logs_kept_after_snapshot = 0;
 
         let applier = Arc::new(CountingApplier::default());
-        let (raft, db) = start_raft(&cfg, applier.clone()).await.unwrap();
+        let (raft, db, _) = start_raft(&cfg, applier.clone()).await.unwrap();
         wait_for_leader(&raft, WAIT).await.unwrap();
         write(&raft, 10).await;
         assert_eq!(applier.applied(), 10);
@@ -264,7 +327,7 @@ mod tests {
         stop(raft, db, &cfg).await;
 
         let applier = Arc::new(CountingApplier::default());
-        let (raft, db) = start_raft(&cfg, applier.clone()).await.unwrap();
+        let (raft, db, _) = start_raft(&cfg, applier.clone()).await.unwrap();
         wait_for_leader(&raft, WAIT).await.unwrap();
         raft.wait(Some(WAIT))
             .applied_index_at_least(Some(last), "caught up")

@@ -129,7 +129,7 @@ mod tests {
         cfg.logs_kept_after_snapshot = 0;
         cfg.bootstrap = bootstrap;
         let applier = Arc::new(CountingApplier::default());
-        let (raft, db) = start_raft(&cfg, applier.clone()).await.unwrap();
+        let (raft, db, _) = start_raft(&cfg, applier.clone()).await.unwrap();
         let routes = raft_routes(raft.clone());
         tokio::spawn(async move { axum::serve(listener, routes).await });
         TestNode {
