@@ -8,6 +8,7 @@
 
 pub mod cluster;
 pub mod privileged;
+pub mod serve;
 mod suslik_bin;
 pub mod webdriver;
 

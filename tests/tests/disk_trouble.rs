@@ -10,11 +10,12 @@
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
-use suslik_tests::{privileged, suslik_bin};
+use suslik_tests::privileged;
+use suslik_tests::serve::Server;
 
 const DECIDER: &str = "disk.Decider#1";
 
@@ -88,73 +89,6 @@ fn run(cmd: &mut Command) {
         "{cmd:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// A `suslik serve` process on a free port, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Server {
-        Server::start_with(data_dir, &["--listen", "127.0.0.1:0"])
-    }
-
-    fn start_with(data_dir: &Path, args: &[&str]) -> Server {
-        Server::try_start(data_dir, args).expect("suslik printed its address")
-    }
-
-    /// `None` if the server exited without serving (e.g. its port was taken).
-    fn try_start(data_dir: &Path, args: &[&str]) -> Option<Server> {
-        let mut child = Command::new(suslik_bin())
-            .arg("serve")
-            .args(args)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn suslik");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Read the address line, then keep draining the (log) output to stderr so the
-        // server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("suslik listening on ") {
-                    let _ = tx.send(addr.to_string());
-                } else {
-                    eprintln!("[suslik] {line}");
-                }
-            }
-        });
-        // The channel closes without an address if the server exits first.
-        let Ok(base) = rx.recv_timeout(Duration::from_secs(60)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        };
-        Some(Server { child, base })
-    }
-
-    /// SIGTERM and wait: a graceful stop.
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 struct Api {

@@ -46,7 +46,7 @@ pub const ACTOR_ROUTES: &[(&str, &str)] = &[
 ];
 
 /// Paths anyone may call.
-pub const OPEN_PATHS: &[&str] = &["/health", "/ready"];
+pub const OPEN_PATHS: &[&str] = &["/health", "/ready", super::openapi::PATH];
 
 /// Path prefixes anyone may call (static console assets; its API calls carry a token).
 pub const OPEN_PREFIXES: &[&str] = &["/console"];

@@ -12,8 +12,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// One member as the status shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberStatus {
+    #[schema(value_type = u64)]
     pub node_id: NodeId,
     pub addr: String,
     /// A voter counts for quorum; a learner only replicates.
@@ -27,11 +28,13 @@ pub struct MemberStatus {
 }
 
 /// A node's view of the cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClusterStatus {
+    #[schema(value_type = u64)]
     pub node_id: NodeId,
     /// Leader, Follower, Candidate or Learner.
     pub role: String,
+    #[schema(value_type = Option<u64>)]
     pub leader: Option<NodeId>,
     pub leader_addr: Option<String>,
     pub term: u64,
@@ -46,18 +49,23 @@ pub struct ClusterStatus {
 }
 
 /// `POST /cluster/add-node`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AddNodeRequest {
+    #[schema(value_type = u64)]
     pub node_id: NodeId,
     /// `host:port` the other nodes reach it at.
     pub addr: String,
 }
 
 /// `POST /cluster/remove-node`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RemoveNodeRequest {
+    #[schema(value_type = u64)]
     pub node_id: NodeId,
 }
+
+/// How long `add-node` waits for the new node to say who it is.
+const NODE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Membership operations of one node (they succeed on the leader).
 #[derive(Clone)]
@@ -135,10 +143,51 @@ impl ClusterAdmin {
 
     /// Adds a node: first as a learner that catches up (from the log or a snapshot),
     /// then promotes it to voter.
+    ///
+    /// Refused before anything changes: an address that already belongs to a member
+    /// (this node included: a node told to replicate to itself as another member
+    /// would take its own messages for a second leader's), an id that is a member at
+    /// another address, and an address where no node answers as that id. Adding a
+    /// voter that is already there at that address changes nothing.
     pub async fn add_node(&self, req: AddNodeRequest) -> Result<ClusterStatus, ApiError> {
         if req.addr.trim().is_empty() {
             return Err(ApiError::invalid("addr is empty"));
         }
+        let (same, holder, is_voter) = {
+            let m = self.raft.metrics().borrow().clone();
+            let membership = m.membership_config.membership();
+            let holder = membership
+                .nodes()
+                .find(|(_, n)| n.addr == req.addr)
+                .map(|(id, _)| *id);
+            (
+                membership.get_node(&req.node_id).map(|n| n.addr.clone()),
+                holder,
+                membership.voter_ids().any(|v| v == req.node_id),
+            )
+        };
+        match (same, holder) {
+            (Some(addr), _) if addr == req.addr && is_voter => return Ok(self.status()),
+            (Some(addr), _) if addr != req.addr => {
+                return Err(ApiError::new(
+                    409,
+                    "conflict",
+                    format!(
+                        "node {} is a member already, at {addr}; remove it first to move it",
+                        req.node_id
+                    ),
+                ))
+            }
+            (_, Some(other)) if other != req.node_id => {
+                return Err(ApiError::new(
+                    409,
+                    "conflict",
+                    format!("{} is the address of node {other} already", req.addr),
+                ))
+            }
+            _ => {}
+        }
+        self.check_node_answers(&req).await?;
         self.raft
             .add_learner(req.node_id, BasicNode::new(&req.addr), true)
             .await
@@ -152,6 +201,40 @@ impl ClusterAdmin {
             .await
             .map_err(membership_error)?;
         Ok(self.status())
+    }
+
+    /// Asks the node at `req.addr` who it is: it must answer as `req.node_id`.
+    async fn check_node_answers(&self, req: &AddNodeRequest) -> Result<(), ApiError> {
+        let refused = |why: String| {
+            ApiError::new(
+                400,
+                "bad_node",
+                format!(
+                    "no node {} answers at {}: {why}; start it (with --join) first",
+                    req.node_id, req.addr
+                ),
+            )
+        };
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(NODE_CHECK_TIMEOUT)
+            .build()
+            .map_err(|e| refused(e.to_string()))?;
+        // `/ready` is open (no token) and names the node; a node waiting to join
+        // answers it too (503, not ready yet).
+        let ready: serde_json::Value = client
+            .get(format!("http://{}/ready", req.addr))
+            .send()
+            .await
+            .map_err(|e| refused(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| refused(format!("its answer is not a suslik node's ({e})")))?;
+        match ready["raft"]["node_id"].as_u64() {
+            Some(id) if id == req.node_id => Ok(()),
+            Some(id) => Err(refused(format!("node {id} answers there"))),
+            None => Err(refused("its answer is not a suslik node's".into())),
+        }
     }
 
     /// Removes a node from the cluster (voter or learner).

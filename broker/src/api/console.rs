@@ -140,7 +140,21 @@ impl Params {
     }
 }
 
-/// `GET /api/v1/processes`.
+/// Processes, newest first, filtered by state, starter, custom id, id prefix and
+/// start time. An unknown query parameter is a 400.
+#[utoipa::path(get, path = "/api/v1/processes", tag = "processes",
+    params(
+        ("state" = Option<ProcessState>, Query, description = "Only processes in this state"),
+        ("actor" = Option<String>, Query, description = "Only processes whose starting decider begins with this"),
+        ("starter" = Option<String>, Query, description = "The same as `actor`"),
+        ("custom_id" = Option<String>, Query, description = "Only processes with this custom id"),
+        ("id" = Option<String>, Query, description = "Only processes whose id begins with this"),
+        ("from" = Option<u64>, Query, description = "Started at or after (ms since the epoch)"),
+        ("to" = Option<u64>, Query, description = "Started before (ms since the epoch)"),
+        ("offset" = Option<usize>, Query, description = "Items to skip"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "Items to return (default 50)"),
+    ),
+    responses((status = 200, description = "A page of processes", body = Page<ProcessSummary>)))]
 pub(super) async fn list_processes(
     State(api): State<BrokerApi>,
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
@@ -194,10 +208,32 @@ pub(super) async fn list_processes(
     Ok(Json(api.list_processes(&q)).into_response())
 }
 
-async fn actors(State(api): State<BrokerApi>) -> Response {
-    Json(json!({ "items": api.actors() })).into_response()
+/// Every actor with tasks, with its counts per task list.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ActorList {
+    pub items: Vec<ActorView>,
 }
 
+/// Every actor that has tasks, with its counts.
+#[utoipa::path(get, path = "/api/v1/actors", tag = "actors",
+    responses((status = 200, description = "The actors", body = ActorList)))]
+async fn actors(State(api): State<BrokerApi>) -> Response {
+    Json(ActorList {
+        items: api.actors(),
+    })
+    .into_response()
+}
+
+/// A process's tasks and the promises between them, as nodes and edges.
+#[utoipa::path(get, path = "/api/v1/processes/{id}/graph", tag = "processes",
+    params(
+        ("id" = ProcessId, Path, description = "The process id"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 5000, description = "At most this many nodes (default 1000)"),
+    ),
+    responses(
+        (status = 200, description = "The graph", body = ProcessGraph),
+        (status = 404, description = "No such process", body = crate::model::wire::ErrorBody),
+    ))]
 async fn graph(
     State(api): State<BrokerApi>,
     Path(id): Path<String>,
@@ -211,6 +247,15 @@ async fn graph(
     Ok(Json(api.process_graph(id, max)?).into_response())
 }
 
+/// The tasks waiting in one queue, in the order they will be handed out.
+#[utoipa::path(get, path = "/api/v1/queues/{actor_id}/tasks", tag = "queues",
+    params(
+        ("actor_id" = ActorId, Path, description = "The actor, `name#version`"),
+        ("task_list" = Option<TaskList>, Query, description = "The task list (the default list if absent)"),
+        ("offset" = Option<usize>, Query, description = "Items to skip"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "Items to return (default 50)"),
+    ),
+    responses((status = 200, description = "A page of queued tasks", body = Page<QueuedTask>)))]
 async fn queue_tasks(
     State(api): State<BrokerApi>,
     Path(actor): Path<String>,

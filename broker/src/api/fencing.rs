@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 /// `POST /api/v1/tasks/{task_id}/heartbeat`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HeartbeatRequest {
     /// The delivery whose lease to extend.
     pub delivery_id: DeliveryId,
@@ -28,7 +28,7 @@ pub struct HeartbeatRequest {
 }
 
 /// Answer to a heartbeat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HeartbeatResponse {
     /// The lease now ends then.
     pub lease_until: Millis,
@@ -75,6 +75,15 @@ pub fn routes(api: BrokerApi) -> Router {
         .with_state(api)
 }
 
+/// Extends the lease of a delivered task that a worker is still working on.
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/heartbeat", tag = "tasks",
+    params(("id" = TaskId, Path, description = "The task id")),
+    request_body = HeartbeatRequest,
+    responses(
+        (status = 200, description = "The lease's new end", body = HeartbeatResponse),
+        (status = 404, description = "No such task (`unknown_task`)", body = crate::model::wire::ErrorBody),
+        (status = 409, description = "The task was handed to another worker since (`stale_delivery`) or is not leased (`not_leased`)", body = crate::model::wire::ErrorBody),
+    ))]
 async fn heartbeat(
     State(api): State<BrokerApi>,
     Path(id): Path<String>,

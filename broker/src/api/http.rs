@@ -5,6 +5,9 @@
 use super::cluster::{AddNodeRequest, ClusterAdmin, RemoveNodeRequest};
 use super::forward::{Forwarder, LeaderForwarding, LOCAL_READ_HEADER};
 use super::{ApiError, BrokerApi};
+use crate::model::wire::{
+    ErrorBody, PollResponse, ProcessView, QueueView, ReleaseReceipt, StartProcessResponse, TaskView,
+};
 use crate::model::wire::{PollRequest, ReleaseBatchRequest, StartProcessRequest};
 use crate::model::{ActorId, Decision, ProcessId, TaskId, TaskList};
 use axum::body::Bytes;
@@ -15,8 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 /// A JSON body whose rejections are [`ApiError`]s, decoded strictly
 /// ([`super::strict_json`]: unknown fields are refused, a wrong shape names its field).
@@ -94,6 +96,7 @@ pub fn router(api: BrokerApi, admin: ClusterAdmin, forwarder: Forwarder) -> Rout
         .layer(LeaderForwarding::new(forwarder))
         .merge(local)
         .merge(super::monitoring::local_routes(api.clone()))
+        .merge(super::openapi::routes())
         .merge(super::console::assets())
         .merge(
             Router::new()
@@ -165,11 +168,19 @@ fn client_api(api: BrokerApi) -> Router {
         .merge(super::fencing::routes(api))
 }
 
+/// The cluster's members, leader, terms and formats as this node sees them.
+#[utoipa::path(get, path = "/cluster/status", tag = "cluster",
+    responses((status = 200, description = "The cluster as this node sees it", body = super::cluster::ClusterStatus)))]
 async fn cluster_status(State(admin): State<ClusterAdmin>) -> Response {
     Json(admin.status()).into_response()
 }
 
 /// `GET /cluster/backup`: this node's state as a backup file (operator token).
+#[utoipa::path(get, path = "/cluster/backup", tag = "cluster",
+    responses(
+        (status = 200, description = "A backup file (SUSLIKBK, format 1): give it to `suslik restore`", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 503, description = "The snapshot could not be built (`backup_failed`)", body = ErrorBody),
+    ))]
 async fn backup(State(admin): State<ClusterAdmin>) -> Result<Response, ApiError> {
     let bytes = admin.backup().await?;
     Ok((
@@ -185,6 +196,14 @@ async fn backup(State(admin): State<ClusterAdmin>) -> Result<Response, ApiError>
         .into_response())
 }
 
+/// Adds a node: as a learner that catches up, then (unless `learner_only`) as a voter.
+#[utoipa::path(post, path = "/cluster/add-node", tag = "cluster",
+    request_body = AddNodeRequest,
+    responses(
+        (status = 200, description = "The cluster after the change", body = super::cluster::ClusterStatus),
+        (status = 400, description = "No node answers at `addr` as `node_id` (`bad_node`)", body = ErrorBody),
+        (status = 409, description = "The address belongs to another member, the id is a member at another address (`conflict`), or another membership change is under way (`membership_conflict`)", body = ErrorBody),
+    ))]
 async fn add_node(
     State(admin): State<ClusterAdmin>,
     ApiJson(req): ApiJson<AddNodeRequest>,
@@ -192,6 +211,14 @@ async fn add_node(
     Ok(Json(admin.add_node(req).await?).into_response())
 }
 
+/// Removes a node from the cluster.
+#[utoipa::path(post, path = "/cluster/remove-node", tag = "cluster",
+    request_body = RemoveNodeRequest,
+    responses(
+        (status = 200, description = "The cluster after the change", body = super::cluster::ClusterStatus),
+        (status = 404, description = "The node is not a member (`unknown_node`)", body = ErrorBody),
+        (status = 409, description = "Another membership change is under way, or the change would leave no voter (`membership_conflict`)", body = ErrorBody),
+    ))]
 async fn remove_node(
     State(admin): State<ClusterAdmin>,
     ApiJson(req): ApiJson<RemoveNodeRequest>,
@@ -199,6 +226,14 @@ async fn remove_node(
     Ok(Json(admin.remove_node(req).await?).into_response())
 }
 
+/// Starts a process: registers it and enqueues its start task for the decider.
+#[utoipa::path(post, path = "/api/v1/processes", tag = "processes",
+    request_body = StartProcessRequest,
+    responses(
+        (status = 201, description = "Started", body = StartProcessResponse),
+        (status = 200, description = "The idempotency key (or unique custom id) was used before: the process it started", body = StartProcessResponse),
+        (status = 409, description = "The process id or start task id is taken by another process", body = ErrorBody),
+    ))]
 async fn start_process(
     State(api): State<BrokerApi>,
     ApiJson(req): ApiJson<StartProcessRequest>,
@@ -212,6 +247,13 @@ async fn start_process(
     Ok((status, Json(r)).into_response())
 }
 
+/// A process with its state, result and tasks (a linearizable read).
+#[utoipa::path(get, path = "/api/v1/processes/{id}", tag = "processes",
+    params(("id" = ProcessId, Path, description = "The process id")),
+    responses(
+        (status = 200, description = "The process", body = ProcessView),
+        (status = 404, description = "No such process (`unknown_process`)", body = ErrorBody),
+    ))]
 async fn get_process(
     State(api): State<BrokerApi>,
     Path(id): Path<String>,
@@ -228,6 +270,13 @@ async fn get_process(
     Ok(Json(view).into_response())
 }
 
+/// One task with its status, arguments and result (a linearizable read).
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks",
+    params(("id" = TaskId, Path, description = "The task id")),
+    responses(
+        (status = 200, description = "The task", body = TaskView),
+        (status = 404, description = "No such task (`unknown_task`)", body = ErrorBody),
+    ))]
 async fn get_task(
     State(api): State<BrokerApi>,
     Path(id): Path<String>,
@@ -244,6 +293,11 @@ async fn get_task(
     Ok(Json(view).into_response())
 }
 
+/// Hands out up to `max` ready tasks of one actor and task list, waiting up to
+/// `wait_ms` for one (a long poll costs nothing while it waits).
+#[utoipa::path(post, path = "/api/v1/tasks/poll", tag = "tasks",
+    request_body = PollRequest,
+    responses((status = 200, description = "The tasks handed out (possibly none)", body = PollResponse)))]
 async fn poll(
     State(api): State<BrokerApi>,
     ApiJson(req): ApiJson<PollRequest>,
@@ -251,6 +305,15 @@ async fn poll(
     Ok(Json(api.poll(req).await?).into_response())
 }
 
+/// Releases a delivered task: its result, error or promise, and the tasks a decider
+/// spawns. Idempotent by task id: a repeat answers the first receipt with `duplicate`.
+#[utoipa::path(post, path = "/api/v1/tasks/release", tag = "tasks",
+    request_body = Decision,
+    responses(
+        (status = 200, description = "What the release did", body = ReleaseReceipt),
+        (status = 404, description = "No such task or process", body = ErrorBody),
+        (status = 409, description = "The task was released already with another outcome, was handed to another worker since (`stale_delivery`), or its process was aborted", body = ErrorBody),
+    ))]
 async fn release(
     State(api): State<BrokerApi>,
     ApiJson(d): ApiJson<Decision>,
@@ -258,6 +321,10 @@ async fn release(
     Ok(Json(api.release(d).await?).into_response())
 }
 
+/// Releases several tasks at once; each decision gets its own receipt or error.
+#[utoipa::path(post, path = "/api/v1/tasks/release/batch", tag = "tasks",
+    request_body = ReleaseBatchRequest,
+    responses((status = 200, description = "One answer per decision, in order", body = crate::model::wire::ReleaseBatchResponse)))]
 async fn release_batch(
     State(api): State<BrokerApi>,
     ApiJson(req): ApiJson<ReleaseBatchRequest>,
@@ -271,43 +338,91 @@ async fn release_batch(
     Ok(Json(api.release_batch(req.decisions).await).into_response())
 }
 
+/// Every non-empty queue and every blocked one.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QueueList {
+    pub queues: Vec<QueueView>,
+}
+
+/// The ready queues: per actor and task list, how many tasks wait.
+#[utoipa::path(get, path = "/api/v1/queues", tag = "queues",
+    responses((status = 200, description = "The queues", body = QueueList)))]
 async fn queues(State(api): State<BrokerApi>) -> Response {
-    Json(json!({ "queues": api.queues() })).into_response()
+    Json(QueueList {
+        queues: api.queues(),
+    })
+    .into_response()
 }
 
 /// Body of block/unblock.
-#[derive(Deserialize)]
-struct BlockRequest {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct BlockRequest {
     actor_id: ActorId,
     #[serde(default)]
     task_list: Option<TaskList>,
 }
 
+/// Whether a block or unblock changed anything.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Changed {
+    pub changed: bool,
+}
+
+/// Blocks an actor (every task list, or one): its polls get nothing until unblocked.
+#[utoipa::path(post, path = "/api/v1/actors/block", tag = "actors",
+    request_body = BlockRequest,
+    responses((status = 200, description = "`changed` is false if it was blocked already", body = Changed)))]
 async fn block(
     State(api): State<BrokerApi>,
     ApiJson(req): ApiJson<BlockRequest>,
 ) -> Result<Response, ApiError> {
     let changed = api.block(req.actor_id, req.task_list).await?;
-    Ok(Json(json!({ "changed": changed })).into_response())
+    Ok(Json(Changed { changed }).into_response())
 }
 
+/// Unblocks an actor.
+#[utoipa::path(post, path = "/api/v1/actors/unblock", tag = "actors",
+    request_body = BlockRequest,
+    responses((status = 200, description = "`changed` is false if it was not blocked", body = Changed)))]
 async fn unblock(
     State(api): State<BrokerApi>,
     ApiJson(req): ApiJson<BlockRequest>,
 ) -> Result<Response, ApiError> {
     let changed = api.unblock(req.actor_id, req.task_list).await?;
-    Ok(Json(json!({ "changed": changed })).into_response())
+    Ok(Json(Changed { changed }).into_response())
 }
 
+/// One blocked actor; no task list means every task list.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BlockedActor {
+    pub actor_id: ActorId,
+    pub task_list: Option<TaskList>,
+}
+
+/// The blocked actors.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BlockedList {
+    pub blocked: Vec<BlockedActor>,
+}
+
+/// The blocked actors.
+#[utoipa::path(get, path = "/api/v1/actors/blocked", tag = "actors",
+    responses((status = 200, description = "The blocked actors", body = BlockedList)))]
 async fn blocked(State(api): State<BrokerApi>) -> Response {
-    let list: Vec<_> = api
+    let blocked = api
         .blocked()
         .into_iter()
-        .map(|(a, l)| json!({ "actor_id": a, "task_list": l }))
+        .map(|(actor_id, task_list)| BlockedActor {
+            actor_id,
+            task_list,
+        })
         .collect();
-    Json(json!({ "blocked": list })).into_response()
+    Json(BlockedList { blocked }).into_response()
 }
 
+/// Sizes of the replicated state.
+#[utoipa::path(get, path = "/api/v1/stats", tag = "monitoring",
+    responses((status = 200, description = "Counts of processes, tasks, timers, promises, leases", body = crate::state_machine::Counts)))]
 async fn stats(State(api): State<BrokerApi>) -> Response {
     Json(api.counts()).into_response()
 }
@@ -316,12 +431,33 @@ async fn stats(State(api): State<BrokerApi>) -> Response {
 /// good on a storage error such as a full disk) answers `503 raft_stopped`: `suslik
 /// serve` then restarts the node in place ([`crate::supervisor`]); an embedded node
 /// must be restarted by its owner, and recovers from its log.
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses(
+        (status = 200, description = "The Raft core runs", body = Health),
+        (status = 503, description = "The Raft core stopped (`raft_stopped`)", body = Health),
+    ))]
 async fn health(State(api): State<BrokerApi>) -> Response {
     if api.raft_status().state == RAFT_STOPPED {
-        let body = json!({ "status": "raft_stopped", "message": RAFT_STOPPED_MESSAGE });
+        let body = Health {
+            status: "raft_stopped".into(),
+            message: Some(RAFT_STOPPED_MESSAGE.into()),
+        };
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     }
-    Json(json!({ "status": "ok" })).into_response()
+    Json(Health {
+        status: "ok".into(),
+        message: None,
+    })
+    .into_response()
+}
+
+/// Answer of `/health`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` or `raft_stopped`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// How [`BrokerApi::raft_status`] spells a stopped Raft core.
@@ -333,6 +469,11 @@ const RAFT_STOPPED_MESSAGE: &str =
 /// and this node's applied index has caught up with the commit index it knows (within
 /// [`READY_MAX_APPLY_LAG`] entries, so a busy node does not flap). The body names the
 /// failed check.
+#[utoipa::path(get, path = "/ready", tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready: `failed` names the check", body = Readiness),
+    ))]
 async fn ready(State(api): State<BrokerApi>) -> Response {
     let raft = api.raft_status();
     let gauges = api.raft_gauges().await;
@@ -353,18 +494,38 @@ async fn ready(State(api): State<BrokerApi>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
-        "ready": failed.is_none(),
-        "failed": failed,
-        "checks": {
-            "leader": raft.leader.is_some(),
-            "applied_caught_up": apply_lag <= READY_MAX_APPLY_LAG,
+    let body = Readiness {
+        ready: failed.is_none(),
+        failed,
+        checks: ReadinessChecks {
+            leader: raft.leader.is_some(),
+            applied_caught_up: apply_lag <= READY_MAX_APPLY_LAG,
         },
-        "committed_index": gauges.committed,
-        "apply_lag": apply_lag,
-        "raft": raft,
-    });
+        committed_index: gauges.committed,
+        apply_lag,
+        raft,
+    };
     (status, Json(body)).into_response()
+}
+
+/// Answer of `/ready`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    pub ready: bool,
+    /// The check that failed: `raft_stopped`, `no_leader`,
+    /// `leader_applying_earlier_terms` or `apply_lag`.
+    pub failed: Option<&'static str>,
+    pub checks: ReadinessChecks,
+    pub committed_index: u64,
+    pub apply_lag: u64,
+    pub raft: super::RaftStatus,
+}
+
+/// The checks of `/ready`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReadinessChecks {
+    pub leader: bool,
+    pub applied_caught_up: bool,
 }
 
 /// Committed-but-unapplied entries `/ready` tolerates.

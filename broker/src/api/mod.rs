@@ -11,6 +11,7 @@ pub mod forward;
 pub mod http;
 mod limits;
 pub mod monitoring;
+pub mod openapi;
 pub mod process_ops;
 pub mod promises;
 pub mod recovery;
@@ -382,7 +383,7 @@ impl BrokerApi {
 }
 
 /// Raft status for readiness checks.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct RaftStatus {
     pub node_id: u64,
     pub leader: Option<u64>,

@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
-use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 
 /// Default `idle_ms` of hovering queues: 5 minutes.
@@ -27,7 +26,7 @@ pub const DEFAULT_MIN_ATTEMPTS: u32 = 3;
 const MAX_LIMIT: usize = 1000;
 
 /// One queue of `GET /api/v1/queues/activity`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct QueueActivityItem {
     pub actor_id: ActorId,
     pub task_list: TaskList,
@@ -42,7 +41,7 @@ pub struct QueueActivityItem {
 }
 
 /// `GET /api/v1/monitoring`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Monitoring {
     pub now: Millis,
     pub bucket_ms: u64,
@@ -51,7 +50,7 @@ pub struct Monitoring {
 }
 
 /// The Raft part of `GET /api/v1/monitoring`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RaftSummary {
     pub node_id: u64,
     pub role: String,
@@ -62,7 +61,7 @@ pub struct RaftSummary {
     pub last_applied: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Member {
     pub node_id: u64,
     pub addr: String,
@@ -216,6 +215,9 @@ pub fn local_routes(api: BrokerApi) -> Router {
         .with_state(api)
 }
 
+/// This node's metrics in the OpenMetrics text format (Prometheus scrapes it).
+#[utoipa::path(get, path = "/metrics", tag = "monitoring",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String)))]
 async fn metrics(State(api): State<BrokerApi>) -> Response {
     (
         [(
@@ -227,16 +229,57 @@ async fn metrics(State(api): State<BrokerApi>) -> Response {
         .into_response()
 }
 
-async fn activity(State(api): State<BrokerApi>) -> Response {
-    Json(json!({ "queues": api.queue_activity() })).into_response()
+/// Per-queue activity: last poll, enqueued and polled in the last hour and day.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QueueActivityList {
+    pub queues: Vec<QueueActivityItem>,
 }
 
+/// Per-queue activity: last poll, enqueued and polled in the last hour and day.
+#[utoipa::path(get, path = "/api/v1/queues/activity", tag = "monitoring",
+    responses((status = 200, description = "Activity per queue", body = QueueActivityList)))]
+async fn activity(State(api): State<BrokerApi>) -> Response {
+    Json(QueueActivityList {
+        queues: api.queue_activity(),
+    })
+    .into_response()
+}
+
+/// The cluster's minute series and every member's Raft state (the console's
+/// Monitoring view).
+#[utoipa::path(get, path = "/api/v1/monitoring", tag = "monitoring",
+    responses((status = 200, description = "Series and members", body = Monitoring)))]
 async fn monitoring(State(api): State<BrokerApi>) -> Response {
     Json(api.monitoring()).into_response()
 }
 
+/// Recent alert firings, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AlertList {
+    pub items: Vec<AlertFiring>,
+}
+
+/// Recent alert firings, newest first.
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "monitoring",
+    responses((status = 200, description = "Recent firings", body = AlertList)))]
 async fn alerts(State(api): State<BrokerApi>) -> Response {
-    Json(json!({ "items": api.alerts() })).into_response()
+    Json(AlertList {
+        items: api.alerts(),
+    })
+    .into_response()
+}
+
+/// Queues whose tasks wait while nobody polls.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HoveringList {
+    pub items: Vec<HoveringQueue>,
+}
+
+/// Tasks that ran at least `min_attempts` times.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RepeatedList {
+    pub total: usize,
+    pub items: Vec<RepeatedTask>,
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -253,14 +296,29 @@ fn number<T: std::str::FromStr>(params: &Params, name: &str, default: T) -> Resu
     }
 }
 
+/// Queues with ready tasks that nobody polled for `idle_ms`.
+#[utoipa::path(get, path = "/api/v1/queues/hovering", tag = "monitoring",
+    params(("idle_ms" = Option<u64>, Query, description = "Idle for at least this long, in ms (default 300 000)")),
+    responses((status = 200, description = "The hovering queues", body = HoveringList)))]
 async fn hovering_route(
     State(api): State<BrokerApi>,
     params: Params,
 ) -> Result<Response, ApiError> {
     let idle_ms = number(&params, "idle_ms", DEFAULT_HOVERING_IDLE_MS)?;
-    Ok(Json(json!({ "items": api.hovering_queues(idle_ms) })).into_response())
+    Ok(Json(HoveringList {
+        items: api.hovering_queues(idle_ms),
+    })
+    .into_response())
 }
 
+/// Tasks that ran at least `min_attempts` times (retried), most attempts first.
+#[utoipa::path(get, path = "/api/v1/tasks/repeated", tag = "monitoring",
+    params(
+        ("min_attempts" = Option<u32>, Query, minimum = 1, description = "At least this many attempts (default 3)"),
+        ("offset" = Option<usize>, Query, description = "Items to skip"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "Items to return (default 50)"),
+    ),
+    responses((status = 200, description = "A page of tasks", body = RepeatedList)))]
 async fn repeated(State(api): State<BrokerApi>, params: Params) -> Result<Response, ApiError> {
     let min_attempts = number(&params, "min_attempts", DEFAULT_MIN_ATTEMPTS)?;
     if min_attempts == 0 {
@@ -274,5 +332,5 @@ async fn repeated(State(api): State<BrokerApi>, params: Params) -> Result<Respon
         )));
     }
     let (total, items) = api.repeated_tasks(min_attempts, offset, limit);
-    Ok(Json(json!({ "total": total, "items": items })).into_response())
+    Ok(Json(RepeatedList { total, items }).into_response())
 }

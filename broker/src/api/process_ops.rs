@@ -15,6 +15,7 @@ use crate::model::ops::{
     AbortAnswer, AbortRequest, BrokenFilter, BrokenGroups, BrokenList, DeleteAnswer, GroupBy,
     RestartAnswer, RestartPreview, Selection,
 };
+use crate::model::wire::ErrorBody;
 use crate::model::{Millis, ProcessId};
 use crate::state_machine::{Command, Reply, MAX_DETAIL_BYTES};
 use axum::extract::rejection::QueryRejection;
@@ -35,10 +36,13 @@ pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 1000;
 
 /// `offset` and `limit` of a list call.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Items to skip.
     #[serde(default)]
     pub offset: usize,
+    /// Items to return (50 if absent, at most 1000).
     #[serde(default = "default_limit")]
     pub limit: usize,
 }
@@ -214,6 +218,13 @@ fn process_id(id: &str) -> Result<ProcessId, ApiError> {
         .map_err(|_| ApiError::invalid(format!("{id:?} is not a process id (a UUID)")))
 }
 
+/// A page of a process's history, oldest event first.
+#[utoipa::path(get, path = "/api/v1/processes/{id}/history", tag = "processes",
+    params(("id" = ProcessId, Path, description = "The process id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of events", body = HistoryPage),
+        (status = 404, description = "No such process", body = ErrorBody),
+    ))]
 async fn history(
     State(api): State<BrokerApi>,
     Path(id): Path<String>,
@@ -225,18 +236,25 @@ async fn history(
 }
 
 /// Query of the broken listings: the filter, paging, and for groups `by`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct BrokenQuery {
+    /// Only processes broken by this error type.
     #[serde(default)]
     error_type: Option<String>,
+    /// Only processes broken at a task of this actor.
     #[serde(default)]
     actor: Option<String>,
+    /// Only processes started by this decider.
     #[serde(default)]
     starter: Option<String>,
+    /// Items to skip.
     #[serde(default)]
     offset: usize,
+    /// Items to return (50 if absent, at most 1000).
     #[serde(default = "default_limit")]
     limit: usize,
+    /// For `/api/v1/broken/groups` (required there): what to group by.
     #[serde(default)]
     by: Option<GroupBy>,
 }
@@ -251,6 +269,10 @@ impl BrokenQuery {
     }
 }
 
+/// Broken processes, most recently broken first.
+#[utoipa::path(get, path = "/api/v1/broken", tag = "broken processes",
+    params(BrokenQuery),
+    responses((status = 200, description = "A page of broken processes", body = BrokenList)))]
 async fn broken(
     State(api): State<BrokerApi>,
     q: Result<Query<BrokenQuery>, QueryRejection>,
@@ -259,6 +281,10 @@ async fn broken(
     Ok(Json(api.broken(&q.filter(), q.offset, q.limit)).into_response())
 }
 
+/// Broken processes counted by error type, actor or starter.
+#[utoipa::path(get, path = "/api/v1/broken/groups", tag = "broken processes",
+    params(BrokenQuery),
+    responses((status = 200, description = "The groups", body = BrokenGroups)))]
 async fn broken_groups(
     State(api): State<BrokerApi>,
     q: Result<Query<BrokenQuery>, QueryRejection>,
@@ -269,6 +295,13 @@ async fn broken_groups(
     Ok(Json(api.broken_groups(by, &q.filter())).into_response())
 }
 
+/// The tasks a restart of the selection would run again.
+#[utoipa::path(post, path = "/api/v1/broken/restart/preview", tag = "broken processes",
+    request_body = Selection,
+    responses(
+        (status = 200, description = "The tasks", body = RestartPreview),
+        (status = 404, description = "A selected process does not exist", body = ErrorBody),
+    ))]
 async fn restart_preview(
     State(api): State<BrokerApi>,
     ApiJson(sel): ApiJson<Selection>,
@@ -276,6 +309,13 @@ async fn restart_preview(
     Ok(Json(api.restart_preview(sel)?).into_response())
 }
 
+/// Restarts the broken processes of the selection (their failed tasks run again).
+#[utoipa::path(post, path = "/api/v1/broken/restart", operation_id = "restart_broken", tag = "broken processes",
+    request_body = Selection,
+    responses(
+        (status = 200, description = "What was restarted and what was skipped (not broken)", body = RestartAnswer),
+        (status = 404, description = "A selected process does not exist", body = ErrorBody),
+    ))]
 async fn restart(
     State(api): State<BrokerApi>,
     ApiJson(sel): ApiJson<Selection>,
@@ -283,6 +323,13 @@ async fn restart(
     Ok(Json(api.restart(sel).await?).into_response())
 }
 
+/// Deletes the ended processes of the selection.
+#[utoipa::path(post, path = "/api/v1/processes/delete", operation_id = "delete_processes", tag = "processes",
+    request_body = Selection,
+    responses(
+        (status = 200, description = "What was deleted and what was skipped (still running)", body = DeleteAnswer),
+        (status = 404, description = "A selected process does not exist", body = ErrorBody),
+    ))]
 async fn delete(
     State(api): State<BrokerApi>,
     ApiJson(sel): ApiJson<Selection>,
@@ -290,6 +337,13 @@ async fn delete(
     Ok(Json(api.delete_processes(sel).await?).into_response())
 }
 
+/// Aborts the running or broken processes of the selection.
+#[utoipa::path(post, path = "/api/v1/processes/abort", operation_id = "abort_processes", tag = "processes",
+    request_body = AbortRequest,
+    responses(
+        (status = 200, description = "What was aborted and what was skipped (ended)", body = AbortAnswer),
+        (status = 404, description = "A selected process does not exist", body = ErrorBody),
+    ))]
 async fn abort(
     State(api): State<BrokerApi>,
     ApiJson(req): ApiJson<AbortRequest>,

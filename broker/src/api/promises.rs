@@ -3,6 +3,7 @@
 use super::http::ApiJson;
 use super::{unexpected, ApiError, BrokerApi};
 use crate::model::signal::{ResolvePromiseRequest, ResolvePromiseResponse};
+use crate::model::wire::ErrorBody;
 use crate::model::{ErrorInfo, JsonValue, Millis, TaskId};
 use crate::state_machine::{Command, Reply, Resolution};
 use axum::extract::{Path, State};
@@ -63,20 +64,24 @@ pub fn routes(api: BrokerApi) -> Router {
         .with_state(api)
 }
 
+/// Resolves an external promise (a signal): a task a decider created with an
+/// external kind, which no worker runs. A second, identical resolution answers
+/// `duplicate`; a different one is `409`.
+#[utoipa::path(post, path = "/api/v1/promises/{task_id}/resolve", tag = "promises",
+    params(("task_id" = TaskId, Path, description = "The external promise's task id")),
+    request_body = ResolvePromiseRequest,
+    responses(
+        (status = 200, description = "Resolved (or resolved already the same way)", body = ResolvePromiseResponse),
+        (status = 404, description = "No such task", body = ErrorBody),
+        (status = 409, description = "The promise is not external, or resolved already another way", body = ErrorBody),
+    ))]
 async fn resolve(
     State(api): State<BrokerApi>,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<serde_json::Value>,
+    ApiJson(req): ApiJson<ResolvePromiseRequest>,
 ) -> Result<Response, ApiError> {
     let id: TaskId = id
         .parse()
         .map_err(|_| ApiError::invalid(format!("{id:?} is not a task id (a UUID)")))?;
-    // Decoded here rather than by the extractor: a well-formed body of the wrong shape
-    // is `400 invalid` with the expected shape, not "malformed JSON".
-    let req: ResolvePromiseRequest = serde_json::from_value(body).map_err(|e| {
-        ApiError::invalid(format!(
-            "expected {{\"value\": any}} or {{\"error\": {{\"type\", \"message\"}}}}: {e}"
-        ))
-    })?;
     Ok(Json(api.resolve_promise(id, req).await?).into_response())
 }

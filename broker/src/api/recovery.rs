@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
 
 impl BrokerApi {
     /// Drops every ready task of `actor_id`'s queue (`task_list`, or every list);
@@ -34,7 +33,7 @@ impl BrokerApi {
 }
 
 /// Body of a purge.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PurgeRequest {
     actor_id: ActorId,
@@ -49,10 +48,21 @@ pub fn routes(api: BrokerApi) -> Router {
         .with_state(api)
 }
 
+/// How many tasks a purge removed.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Purged {
+    purged: u32,
+}
+
+/// Drops every ready task of an actor's queue (one task list, or all of them): the
+/// tasks become `purged`, in no queue, until recovery finds their processes.
+#[utoipa::path(post, path = "/api/v1/queues/purge", tag = "queues",
+    request_body = PurgeRequest,
+    responses((status = 200, description = "How many tasks were removed", body = Purged)))]
 async fn purge(
     State(api): State<BrokerApi>,
     ApiJson(req): ApiJson<PurgeRequest>,
 ) -> Result<Response, ApiError> {
     let purged = api.purge_queue(req.actor_id, req.task_list).await?;
-    Ok(Json(json!({ "purged": purged })).into_response())
+    Ok(Json(Purged { purged }).into_response())
 }

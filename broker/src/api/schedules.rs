@@ -6,7 +6,7 @@
 use super::http::ApiJson;
 use super::{unexpected, ApiError, BrokerApi};
 use crate::model::schedule::{CreateSchedule, Schedule};
-use crate::model::wire::StartProcessResponse;
+use crate::model::wire::{ErrorBody, StartProcessResponse};
 use crate::model::{Millis, ProcessId, TaskId};
 use crate::state_machine::{Command, Reply};
 use axum::extract::{Path, State};
@@ -14,7 +14,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::json;
 
 impl BrokerApi {
     /// Every schedule, by name.
@@ -105,10 +104,29 @@ pub fn routes(api: BrokerApi) -> Router {
         .with_state(api)
 }
 
-async fn list(State(api): State<BrokerApi>) -> Response {
-    Json(json!({ "items": api.list_schedules() })).into_response()
+/// Every schedule, by name.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ScheduleList {
+    pub items: Vec<Schedule>,
 }
 
+/// Every schedule, by name.
+#[utoipa::path(get, path = "/api/v1/schedules", operation_id = "list_schedules", tag = "schedules",
+    responses((status = 200, description = "The schedules", body = ScheduleList)))]
+async fn list(State(api): State<BrokerApi>) -> Response {
+    Json(ScheduleList {
+        items: api.list_schedules(),
+    })
+    .into_response()
+}
+
+/// Creates a schedule that starts a process on a cron expression or an interval.
+#[utoipa::path(post, path = "/api/v1/schedules", operation_id = "create_schedule", tag = "schedules",
+    request_body = CreateSchedule,
+    responses(
+        (status = 201, description = "Created", body = Schedule),
+        (status = 409, description = "A schedule of that name exists", body = ErrorBody),
+    ))]
 async fn create(
     State(api): State<BrokerApi>,
     ApiJson(req): ApiJson<CreateSchedule>,
@@ -117,6 +135,13 @@ async fn create(
     Ok((StatusCode::CREATED, Json(s)).into_response())
 }
 
+/// One schedule.
+#[utoipa::path(get, path = "/api/v1/schedules/{name}", operation_id = "get_schedule", tag = "schedules",
+    params(("name" = String, Path, description = "The schedule's name")),
+    responses(
+        (status = 200, description = "The schedule", body = Schedule),
+        (status = 404, description = "No such schedule (`unknown_schedule`)", body = ErrorBody),
+    ))]
 async fn show(
     State(api): State<BrokerApi>,
     Path(name): Path<String>,
@@ -124,6 +149,13 @@ async fn show(
     Ok(Json(api.get_schedule(&name)?).into_response())
 }
 
+/// Pauses a schedule: it starts nothing until resumed.
+#[utoipa::path(post, path = "/api/v1/schedules/{name}/pause", operation_id = "pause_schedule", tag = "schedules",
+    params(("name" = String, Path, description = "The schedule's name")),
+    responses(
+        (status = 200, description = "The schedule, paused", body = Schedule),
+        (status = 404, description = "No such schedule (`unknown_schedule`)", body = ErrorBody),
+    ))]
 async fn pause(
     State(api): State<BrokerApi>,
     Path(name): Path<String>,
@@ -131,6 +163,13 @@ async fn pause(
     Ok(Json(api.pause_schedule(&name).await?).into_response())
 }
 
+/// Resumes a paused schedule from the next due time.
+#[utoipa::path(post, path = "/api/v1/schedules/{name}/resume", operation_id = "resume_schedule", tag = "schedules",
+    params(("name" = String, Path, description = "The schedule's name")),
+    responses(
+        (status = 200, description = "The schedule, running", body = Schedule),
+        (status = 404, description = "No such schedule (`unknown_schedule`)", body = ErrorBody),
+    ))]
 async fn resume(
     State(api): State<BrokerApi>,
     Path(name): Path<String>,
@@ -138,6 +177,13 @@ async fn resume(
     Ok(Json(api.resume_schedule(&name).await?).into_response())
 }
 
+/// Deletes a schedule (processes it started stay).
+#[utoipa::path(delete, path = "/api/v1/schedules/{name}", operation_id = "delete_schedule", tag = "schedules",
+    params(("name" = String, Path, description = "The schedule's name")),
+    responses(
+        (status = 200, description = "The deleted schedule", body = Schedule),
+        (status = 404, description = "No such schedule (`unknown_schedule`)", body = ErrorBody),
+    ))]
 async fn delete(
     State(api): State<BrokerApi>,
     Path(name): Path<String>,
@@ -145,7 +191,25 @@ async fn delete(
     Ok(Json(api.delete_schedule(&name).await?).into_response())
 }
 
+/// The process a "run now" started.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ScheduleRun {
+    pub process_id: ProcessId,
+    pub task_id: TaskId,
+}
+
+/// Starts the schedule's process now, outside its timetable.
+#[utoipa::path(post, path = "/api/v1/schedules/{name}/run", operation_id = "run_schedule", tag = "schedules",
+    params(("name" = String, Path, description = "The schedule's name")),
+    responses(
+        (status = 200, description = "The process started", body = ScheduleRun),
+        (status = 404, description = "No such schedule (`unknown_schedule`)", body = ErrorBody),
+    ))]
 async fn run(State(api): State<BrokerApi>, Path(name): Path<String>) -> Result<Response, ApiError> {
     let r = api.run_schedule(&name).await?;
-    Ok(Json(json!({ "process_id": r.process_id, "task_id": r.task_id })).into_response())
+    Ok(Json(ScheduleRun {
+        process_id: r.process_id,
+        task_id: r.task_id,
+    })
+    .into_response())
 }

@@ -149,6 +149,9 @@ struct ServeArgs {
     /// Largest accepted request body in bytes [default: 8388608]
     #[arg(long)]
     max_body_bytes: Option<usize>,
+    /// Longest a long poll waits for a task (a longer `wait_ms` is capped), in ms [default: 60000]
+    #[arg(long)]
+    max_poll_wait_ms: Option<u64>,
     /// Take a snapshot every this many log entries [default: 10000]
     #[arg(long)]
     snapshot_every: Option<u64>,
@@ -247,6 +250,7 @@ struct FileConfig {
     lease_ms: Option<u64>,
     max_heartbeat_extend_ms: Option<u64>,
     max_body_bytes: Option<usize>,
+    max_poll_wait_ms: Option<u64>,
     snapshot_every: Option<u64>,
     peers: Option<Vec<String>>,
     advertise: Option<String>,
@@ -445,6 +449,7 @@ struct Settings {
     lease_ms: u64,
     max_heartbeat_extend_ms: u64,
     max_body_bytes: usize,
+    max_poll_wait_ms: u64,
     snapshot_every: u64,
     peers: Vec<String>,
     advertise: Option<String>,
@@ -508,6 +513,10 @@ impl Settings {
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(limits.max_body_bytes),
+            max_poll_wait_ms: args
+                .max_poll_wait_ms
+                .or(file.max_poll_wait_ms)
+                .unwrap_or(limits.max_poll_wait_ms),
             snapshot_every: args
                 .snapshot_every
                 .or(file.snapshot_every)
@@ -575,6 +584,7 @@ impl Settings {
             ("lease_ms", s.lease_ms),
             ("max_heartbeat_extend_ms", s.max_heartbeat_extend_ms),
             ("max_body_bytes", s.max_body_bytes as u64),
+            ("max_poll_wait_ms", s.max_poll_wait_ms),
             ("snapshot_every", s.snapshot_every),
             ("gc_batch", u64::from(s.gc_batch)),
             ("heartbeat_ms", s.heartbeat_ms),
@@ -781,6 +791,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             lease_ms: settings.lease_ms,
             max_heartbeat_extend_ms: settings.max_heartbeat_extend_ms,
             max_body_bytes: settings.max_body_bytes,
+            max_poll_wait_ms: settings.max_poll_wait_ms,
             ..Limits::default()
         },
         snapshot_every: settings.snapshot_every,

@@ -25,7 +25,7 @@ use std::sync::Mutex;
 pub const FORMATS_HEADER: &str = "x-suslik-formats";
 
 /// The versions of one format a node reads, oldest to newest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FormatRange {
     pub min: u32,
     pub max: u32,
@@ -49,7 +49,7 @@ impl FormatRange {
 }
 
 /// The formats one node reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Supported {
     /// Command encodings of log entries ([`super::command`]).
     pub command: FormatRange,

@@ -27,7 +27,19 @@ use std::fmt;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 /// A command format version (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub struct CommandFormat(pub u16);
 
 impl CommandFormat {

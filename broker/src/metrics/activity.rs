@@ -59,7 +59,7 @@ struct ClusterMinute {
 }
 
 /// A queue's activity as `/api/v1/queues/activity` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
 pub struct QueueActivityView {
     pub last_poll_at: Option<Millis>,
     pub enqueued_1h: u64,
@@ -69,7 +69,7 @@ pub struct QueueActivityView {
 }
 
 /// The cluster-wide series of `/api/v1/monitoring`, oldest minute first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Series {
     pub enqueued: Vec<u64>,
     pub polled: Vec<u64>,

@@ -7,7 +7,7 @@ use crate::model::{ActorId, Millis, TaskList};
 use serde::Serialize;
 
 /// One hovering queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HoveringQueue {
     pub actor_id: ActorId,
     pub task_list: TaskList,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// JSON: `{"value": <any>}`, `{"promise": "<task id>"}` (a decider returning the
 /// promise of another task: this task's promise resolves when that one does), or
 /// `{"error": {"error_type": "…", "message": "…"}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Value(JsonValue),
@@ -17,7 +17,7 @@ pub enum Outcome {
 }
 
 /// A release: the result of one delivered task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Decision {
     pub task_id: TaskId,
     /// The process, if the client knows it: checked against the task's.

@@ -9,17 +9,18 @@ use serde::{Deserialize, Serialize};
 ///
 /// JSON: `{"value": …}`, `{"error": {…}}` (a promise resolved with an accepted fail),
 /// `{"pending": "<task id>"}` (a no-wait promise not resolved yet), `{"array": […]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ResolvedArg {
     Value(JsonValue),
     Error(ErrorInfo),
     Pending(TaskId),
+    #[schema(no_recursion)]
     Array(Vec<ResolvedArg>),
 }
 
 /// One task handed to an actor by a poll.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Delivery {
     pub task_id: TaskId,
     pub process_id: ProcessId,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// `error_type` is a dot-separated hierarchy (`payment.Declined`), the analogue of an
 /// exception class: accepting `payment` accepts `payment.Declined` too.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorInfo {
     /// Dot-separated error type, e.g. `payment.Declined`.
     pub error_type: String,

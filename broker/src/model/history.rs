@@ -7,7 +7,7 @@ use super::{Millis, TaskId};
 use serde::{Deserialize, Serialize};
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// The process was started (`task_id`: its start task).
@@ -42,7 +42,7 @@ pub enum EventKind {
 }
 
 /// One event of a process's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryEvent {
     /// Position in the process's history, from 0.
     pub seq: u64,
@@ -59,7 +59,7 @@ pub struct HistoryEvent {
 }
 
 /// A page of a process's history, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryPage {
     /// Events stored (what `offset` pages through).
     pub total: usize,

@@ -12,6 +12,7 @@ mod json;
 pub mod ops;
 mod process;
 pub mod schedule;
+pub mod schema;
 pub mod signal;
 mod task;
 mod time;

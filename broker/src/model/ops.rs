@@ -6,7 +6,7 @@ use super::{ActorId, BrokenInfo, Millis, ProcessId, TaskId};
 use serde::{Deserialize, Serialize};
 
 /// Prefix filters over broken processes: each given, non-empty key must match.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BrokenFilter {
     /// Prefix of the error type the process broke with.
     #[serde(default)]
@@ -39,7 +39,7 @@ impl BrokenFilter {
 }
 
 /// One broken process in `GET /api/v1/broken`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BrokenProcess {
     pub process_id: ProcessId,
     pub custom_id: Option<String>,
@@ -49,14 +49,14 @@ pub struct BrokenProcess {
 }
 
 /// A page of broken processes, most recently broken first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BrokenList {
     pub total: usize,
     pub items: Vec<BrokenProcess>,
 }
 
 /// What broken processes are grouped by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
     ErrorType,
@@ -65,7 +65,7 @@ pub enum GroupBy {
 }
 
 /// Broken processes sharing one key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BrokenGroup {
     pub key: String,
     pub count: usize,
@@ -77,14 +77,14 @@ pub struct BrokenGroup {
 pub const MAX_GROUP_IDS: usize = 100;
 
 /// `GET /api/v1/broken/groups`: groups sorted by count, largest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BrokenGroups {
     pub groups: Vec<BrokenGroup>,
 }
 
 /// Which processes a bulk call acts on: explicit ids, or a filter over broken ones.
 /// Exactly one of the two.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Selection {
     #[serde(default)]
@@ -112,7 +112,7 @@ impl Selection {
 }
 
 /// One task a restart would re-run, with the attempt it would get.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RestartTask {
     pub process_id: ProcessId,
     pub task_id: TaskId,
@@ -122,14 +122,14 @@ pub struct RestartTask {
 }
 
 /// `POST /api/v1/broken/restart/preview`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RestartPreview {
     pub tasks: Vec<RestartTask>,
 }
 
 /// `POST /api/v1/broken/restart`: the processes restarted; `skipped` selected ones
 /// were not broken (any more) or had nothing to re-run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RestartAnswer {
     pub restarted: usize,
     pub process_ids: Vec<ProcessId>,
@@ -139,7 +139,7 @@ pub struct RestartAnswer {
 
 /// `POST /api/v1/processes/delete`; `skipped` selected processes had not ended (or
 /// were already gone).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeleteAnswer {
     pub deleted: usize,
     #[serde(default)]
@@ -147,7 +147,7 @@ pub struct DeleteAnswer {
 }
 
 /// `POST /api/v1/processes/abort`: a selection and an optional reason.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AbortRequest {
     #[serde(default)]
@@ -161,7 +161,7 @@ pub struct AbortRequest {
 }
 
 /// What an abort did; `skipped` selected processes had already ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AbortAnswer {
     pub aborted: usize,
     #[serde(default)]

@@ -4,7 +4,7 @@ use super::{ActorId, ErrorInfo, Millis, TaskId};
 use serde::{Deserialize, Serialize};
 
 /// Where a process is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProcessState {
     /// Its start task's promise is not resolved yet, or some of its tasks (a no-wait
@@ -30,7 +30,7 @@ impl ProcessState {
 }
 
 /// Why a process is broken: the failed task and its error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BrokenInfo {
     pub task_id: TaskId,
     pub actor_id: ActorId,

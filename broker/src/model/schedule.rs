@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_SCHEDULE_NAME: usize = 128;
 
 /// What a firing starts: a process start without ids (each firing mints its own).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleStart {
     /// The decider that runs the start task, `name#version`.
@@ -42,7 +42,7 @@ impl ScheduleStart {
 }
 
 /// `POST /api/v1/schedules`: exactly one of `cron` and `interval_ms`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSchedule {
     pub name: String,
@@ -135,7 +135,7 @@ pub fn validate_name(name: &str) -> Result<(), String> {
 }
 
 /// A schedule as stored and shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Schedule {
     pub name: String,
     pub cron: Option<String>,

@@ -5,7 +5,7 @@ use super::{ErrorInfo, JsonValue};
 use serde::{Deserialize, Serialize};
 
 /// `{"value": <any JSON>}` or `{"error": {"type": "…", "message": "…"}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ResolvePromiseRequest {
     Value(JsonValue),
@@ -14,7 +14,7 @@ pub enum ResolvePromiseRequest {
 
 /// The error an external promise is resolved with (the waiting tasks receive it as an
 /// accepted fail).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PromiseError {
     /// Dot-separated error type, e.g. `payment.Declined`.
     #[serde(rename = "type", alias = "error_type")]
@@ -47,7 +47,7 @@ impl From<ErrorInfo> for PromiseError {
 
 /// The answer: `{"resolved": true, "duplicate": false}`; `duplicate` when the promise
 /// already was resolved the same way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResolvePromiseResponse {
     pub resolved: bool,
     #[serde(default)]

@@ -4,7 +4,7 @@ use super::{ActorId, JsonValue, Millis, TaskId, TaskList};
 use serde::{Deserialize, Serialize};
 
 /// Who executes a task and how its result is used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskKind {
     /// The first task of a process, executed by a decider.
@@ -22,7 +22,7 @@ pub enum TaskKind {
 ///
 /// JSON: `{"value": <any JSON>}`, `{"promise": {"task_id": "…", "no_wait": false}}`,
 /// or `{"array": [<Arg>, …]}` (a promise collection).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Arg {
     /// A plain value, known when the task was created.
@@ -35,6 +35,7 @@ pub enum Arg {
         no_wait: bool,
     },
     /// A collection of arguments (e.g. a list of promises).
+    #[schema(no_recursion)]
     Array(Vec<Arg>),
 }
 
@@ -177,7 +178,7 @@ impl Arg {
 }
 
 /// How retries are spaced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RetryKind {
     /// `initial_interval_ms * attempt`.
@@ -188,7 +189,7 @@ pub enum RetryKind {
 }
 
 /// When and how often a failed task is tried again (see [`crate::retry`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetryPolicy {
     #[serde(default)]
     pub kind: RetryKind,
@@ -238,7 +239,7 @@ impl Default for RetryPolicy {
 impl Eq for RetryPolicy {}
 
 /// Scheduling and failure options of one task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct TaskOptions {
     /// The actor's task list to enqueue on (default list if absent).
     #[serde(default)]
@@ -267,7 +268,7 @@ pub struct TaskOptions {
 }
 
 /// A task as a decider (or a process start) asks for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TaskSpec {
     /// Minted by the caller, so that other tasks of the same decision can reference it.
     pub task_id: TaskId,

@@ -8,7 +8,7 @@ use super::{
 use serde::{Deserialize, Serialize};
 
 /// `POST /api/v1/processes`: start a process by creating its start task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StartProcessRequest {
     /// The decider that runs the start task, `name#version`.
     pub actor_id: ActorId,
@@ -40,7 +40,7 @@ pub struct StartProcessRequest {
 }
 
 /// Answer to a start.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StartProcessResponse {
     pub process_id: ProcessId,
     pub task_id: TaskId,
@@ -51,7 +51,7 @@ pub struct StartProcessResponse {
 }
 
 /// `POST /api/v1/tasks/poll`: ask for ready tasks of one actor and task list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PollRequest {
     pub actor_id: ActorId,
     #[serde(default)]
@@ -69,13 +69,13 @@ fn one() -> u32 {
 }
 
 /// Answer to a poll: possibly empty.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct PollResponse {
     pub tasks: Vec<Delivery>,
 }
 
 /// What a release did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReleaseStatus {
     /// The task's promise resolved with a value (or with an accepted error).
@@ -90,7 +90,7 @@ pub enum ReleaseStatus {
 
 /// Answer to a release. A repeated release of the same task returns the first
 /// answer with `duplicate: true` and changes nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReleaseReceipt {
     pub task_id: TaskId,
     pub process_id: ProcessId,
@@ -106,13 +106,13 @@ pub struct ReleaseReceipt {
 }
 
 /// `POST /api/v1/tasks/release/batch`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReleaseBatchRequest {
     pub decisions: Vec<Decision>,
 }
 
 /// One decision's answer in a batch: `{"receipt": {…}}` or `{"error": {…}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReleaseResult {
     Receipt(ReleaseReceipt),
@@ -120,13 +120,13 @@ pub enum ReleaseResult {
 }
 
 /// Answer to a batch release, in the order of the decisions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReleaseBatchResponse {
     pub results: Vec<ReleaseResult>,
 }
 
 /// Every error answer: `{"error": "unknown_task", "message": "…"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Stable machine-readable code.
     pub error: String,
@@ -134,7 +134,7 @@ pub struct ErrorBody {
 }
 
 /// Where a task is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
     /// Some awaited promises are unresolved.
@@ -150,7 +150,7 @@ pub enum TaskStatus {
 }
 
 /// A task as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TaskView {
     pub task_id: TaskId,
     pub process_id: ProcessId,
@@ -181,7 +181,7 @@ pub struct TaskView {
 }
 
 /// A process as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProcessView {
     pub process_id: ProcessId,
     pub custom_id: Option<String>,
@@ -197,7 +197,7 @@ pub struct ProcessView {
 }
 
 /// `GET /api/v1/queues`: one queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueueView {
     pub actor_id: ActorId,
     pub task_list: TaskList,

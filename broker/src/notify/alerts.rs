@@ -68,7 +68,7 @@ impl Default for AlertsConfig {
 }
 
 /// One firing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AlertFiring {
     pub name: String,
     pub kind: &'static str,

@@ -32,7 +32,7 @@ pub struct ProcessQuery {
 }
 
 /// One row of the process list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ProcessSummary {
     pub process_id: ProcessId,
     pub custom_id: Option<String>,
@@ -45,14 +45,14 @@ pub struct ProcessSummary {
 }
 
 /// A page of a list: how many match in all, and this page's items.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub total: usize,
     pub items: Vec<T>,
 }
 
 /// One actor as the console lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ActorView {
     pub actor_id: ActorId,
     /// Task lists the actor has tasks on (or is blocked on), sorted.
@@ -70,7 +70,7 @@ pub struct ActorView {
 }
 
 /// One task of a process graph.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct GraphNode {
     pub task_id: TaskId,
     pub actor_id: ActorId,
@@ -83,7 +83,7 @@ pub struct GraphNode {
 }
 
 /// Why one task depends on another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EdgeKind {
     /// `to` takes `from`'s result as an argument.
@@ -99,7 +99,7 @@ pub enum EdgeKind {
 }
 
 /// A dependency edge: `from` is the promise's task, `to` the task that uses it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct GraphEdge {
     pub from: TaskId,
     pub to: TaskId,
@@ -107,7 +107,7 @@ pub struct GraphEdge {
 }
 
 /// The tasks of one process and the edges between them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ProcessGraph {
     pub nodes: Vec<GraphNode>,
     pub edges: Vec<GraphEdge>,
@@ -116,7 +116,7 @@ pub struct ProcessGraph {
 }
 
 /// One task waiting in a queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct QueuedTask {
     pub task_id: TaskId,
     pub process_id: ProcessId,

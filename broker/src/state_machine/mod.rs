@@ -495,7 +495,7 @@ impl State {
 }
 
 /// Sizes of the state, for monitoring and tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Counts {
     pub processes: usize,
     pub tasks: usize,

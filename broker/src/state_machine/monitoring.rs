@@ -22,7 +22,7 @@ pub struct QueueSnapshot {
 }
 
 /// A task that failed and was retried at least `min_attempts - 1` times.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RepeatedTask {
     pub task_id: TaskId,
     pub process_id: ProcessId,
