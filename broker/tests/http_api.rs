@@ -993,3 +993,39 @@ async fn a_start_task_resolved_with_an_accepted_error_finishes_its_process_with_
     assert_eq!(p.error.unwrap().error_type, "order.Cancelled");
     assert_eq!(p.broken, None);
 }
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers_and_the_console_cannot_be_framed() {
+    let server = Server::start().await;
+    let client = reqwest::Client::new();
+    for path in [
+        "/console/",
+        "/console/app.js",
+        "/api/v1/queues",
+        "/api/v1/openapi.json",
+        "/health",
+        "/no/such/route",
+    ] {
+        let r = client
+            .get(format!("{}{path}", server.base()))
+            .send()
+            .await
+            .unwrap();
+        let h = r.headers();
+        let header = |name: &str| {
+            h.get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_else(|| panic!("{path}: no {name} header"))
+                .to_string()
+        };
+        let csp = header("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+    }
+}
