@@ -33,6 +33,7 @@ pub mod queue;
 pub mod raft;
 pub mod retry;
 pub mod state_machine;
+pub mod storage;
 pub mod supervisor;
 pub mod timers;
 
