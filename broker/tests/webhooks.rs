@@ -216,3 +216,60 @@ async fn events_not_delivered_before_a_crash_are_delivered_after_the_restart() {
     ids.dedup();
     assert_eq!(ids.len(), got.len(), "each event once, in order: {got:?}");
 }
+
+/// The value of the sample `name` (with its labels, if any) in a Prometheus text.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_show_the_outbox_held_back_by_a_receiver_that_refuses() {
+    let hook = Receiver::start(usize::MAX).await;
+    let (server, _dir) = server_with(&format!(
+        "[webhook]\nurl = \"{}\"\nevents = [\"started\"]\nmax_retries = 1000\n",
+        hook.url()
+    ))
+    .await;
+    let api = server.api();
+    for _ in 0..3 {
+        api.start(&start("wh.down#1", "run", vec![])).await;
+    }
+    let scrape = || async {
+        reqwest::get(format!("{}/metrics", server.base()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let mut text = String::new();
+    for _ in 0..200 {
+        text = scrape().await;
+        let failed = sample(&text, "suslik_webhook_failed_attempts_total").unwrap_or(0.0);
+        let age = sample(&text, "suslik_webhook_outbox_oldest_age_seconds").unwrap_or(0.0);
+        if failed >= 2.0 && age > 0.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        sample(&text, "suslik_webhook_outbox_events"),
+        Some(3.0),
+        "the three started events wait for the first delivery: {text}"
+    );
+    assert!(
+        sample(&text, "suslik_webhook_failed_attempts_total").unwrap_or(0.0) >= 2.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "suslik_webhook_outbox_oldest_age_seconds").unwrap_or(0.0) > 0.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "suslik_webhook_outbox_dropped_total"),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(hook.requests() >= 2);
+}

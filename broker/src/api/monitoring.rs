@@ -71,8 +71,14 @@ impl BrokerApi {
     /// The Prometheus exposition of this node.
     pub async fn metrics_text(&self) -> String {
         let raft = self.raft_gauges().await;
-        let queues = self.core.lock().queue_snapshots(false);
-        self.core.metrics.render(&queues, raft)
+        let (queues, outbox) = {
+            let state = self.core.lock();
+            (
+                state.queue_snapshots(false),
+                state.outbox_gauges(Millis::now()),
+            )
+        };
+        self.core.metrics.render(&queues, raft, outbox)
     }
 
     /// Raft positions, the commit index included (asked from the Raft core; the

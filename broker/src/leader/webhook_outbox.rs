@@ -66,8 +66,11 @@ pub async fn run_webhook_outbox(
                     for event in batch {
                         let n = Notification::Lifecycle(event);
                         if subscribed(cfg, &n) {
-                            let delivered = deliver(http, cfg, &n).await;
-                            core.metrics.record_webhook(delivered);
+                            let metrics = &core.metrics;
+                            let d =
+                                deliver(http, cfg, &n, || metrics.record_webhook_failed_attempt())
+                                    .await;
+                            metrics.record_webhook(d.delivered);
                         }
                     }
                 }

@@ -92,6 +92,17 @@ pub struct RaftGauges {
     pub applied: u64,
 }
 
+/// The webhook outbox as it is at scrape time (from the replicated state).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxGauges {
+    /// Events not yet acknowledged.
+    pub events: u64,
+    /// How long ago the oldest of them happened (0 when there is none).
+    pub oldest_age_ms: u64,
+    /// Events ever dropped because the outbox was full.
+    pub dropped: u64,
+}
+
 /// The metrics of one node. Held by [`crate::core::BrokerCore`].
 pub struct Metrics {
     registry: Registry,
@@ -120,6 +131,10 @@ pub struct Metrics {
     recovered_tasks: Counter,
     webhook_deliveries: Family<ResultLabels, Counter>,
     webhook_dropped: Counter,
+    webhook_failed_attempts: Counter,
+    outbox_events: Gauge,
+    outbox_oldest_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    outbox_dropped: Counter,
     alerts_fired: Counter,
     /// Serializes scrapes (they rewrite the queue gauges).
     scrape: Mutex<()>,
@@ -267,6 +282,30 @@ impl Metrics {
             "Webhook events dropped because the sender's queue was full",
             webhook_dropped.clone(),
         );
+        let webhook_failed_attempts = Counter::default();
+        r.register(
+            "webhook_failed_attempts",
+            "Webhook POSTs that failed (a transport error or a non-2xx answer), retries included",
+            webhook_failed_attempts.clone(),
+        );
+        let outbox_events = Gauge::default();
+        r.register(
+            "webhook_outbox_events",
+            "Lifecycle events in the replicated webhook outbox, not yet acknowledged",
+            outbox_events.clone(),
+        );
+        let outbox_oldest_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        r.register(
+            "webhook_outbox_oldest_age_seconds",
+            "Age of the oldest unacknowledged outbox event (0 when the outbox is empty)",
+            outbox_oldest_age.clone(),
+        );
+        let outbox_dropped = Counter::default();
+        r.register(
+            "webhook_outbox_dropped",
+            "Lifecycle events dropped from a full webhook outbox (replicated: every node counts alike)",
+            outbox_dropped.clone(),
+        );
         let alerts_fired = Counter::default();
         r.register("alerts_fired", "Alert firings", alerts_fired.clone());
         Metrics {
@@ -296,6 +335,10 @@ impl Metrics {
             recovered_tasks,
             webhook_deliveries,
             webhook_dropped,
+            webhook_failed_attempts,
+            outbox_events,
+            outbox_oldest_age,
+            outbox_dropped,
             alerts_fired,
             scrape: Mutex::new(()),
             activity: Activity::default(),
@@ -402,6 +445,11 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a webhook POST that failed (each retry is one).
+    pub fn record_webhook_failed_attempt(&self) {
+        self.webhook_failed_attempts.inc();
+    }
+
     /// Counts a webhook event dropped because the sender's queue was full.
     pub fn record_webhook_dropped(&self) {
         self.webhook_dropped.inc();
@@ -411,10 +459,23 @@ impl Metrics {
         self.alerts_fired.inc();
     }
 
-    /// The Prometheus text exposition, with queue and Raft gauges set from `queues` and
-    /// `raft` first.
-    pub fn render(&self, queues: &[QueueSnapshot], raft: RaftGauges) -> String {
+    /// The Prometheus text exposition, with queue, Raft and outbox gauges set from
+    /// `queues`, `raft` and `outbox` first.
+    pub fn render(
+        &self,
+        queues: &[QueueSnapshot],
+        raft: RaftGauges,
+        outbox: OutboxGauges,
+    ) -> String {
         let _one_at_a_time = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        self.outbox_events.set(gauge_value(outbox.events));
+        self.outbox_oldest_age
+            .set(outbox.oldest_age_ms as f64 / 1000.0);
+        // The replicated drop count only grows (a snapshot carries it): add what is new.
+        let counted = self.outbox_dropped.get();
+        if outbox.dropped > counted {
+            self.outbox_dropped.inc_by(outbox.dropped - counted);
+        }
         self.queue_size.clear();
         self.queue_leased.clear();
         for q in queues {

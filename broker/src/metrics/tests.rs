@@ -51,7 +51,7 @@ fn applied_effects_move_the_counters() {
         ..Effects::default()
     };
     m.record_effects(&effects, Millis::now());
-    let text = m.render(&[], RaftGauges::default());
+    let text = m.render(&[], RaftGauges::default(), OutboxGauges::default());
     let q = r#"{actor_id="w#1",task_list=""}"#;
     assert_eq!(
         sample(&text, &format!("suslik_queue_enqueued_total{q}")),
@@ -101,7 +101,7 @@ fn a_poll_counts_tasks_handed_out_and_its_duration() {
     };
     m.record_poll(&k, &[delivery], Duration::from_millis(2));
     m.record_poll(&k, &[], Duration::from_millis(900));
-    let text = m.render(&[], RaftGauges::default());
+    let text = m.render(&[], RaftGauges::default(), OutboxGauges::default());
     let q = r#"{actor_id="w#1",task_list=""}"#;
     assert_eq!(
         sample(&text, &format!("suslik_queue_polled_total{q}")),
@@ -133,7 +133,11 @@ fn gauges_come_from_the_scrape_and_drop_emptied_queues() {
         committed: 11,
         applied: 9,
     };
-    let text = m.render(&[snap("a#1", 5), snap("b#1", 2)], raft);
+    let text = m.render(
+        &[snap("a#1", 5), snap("b#1", 2)],
+        raft,
+        OutboxGauges::default(),
+    );
     assert_eq!(
         sample(&text, r#"suslik_queue_size{actor_id="a#1",task_list=""}"#),
         Some(5.0)
@@ -145,7 +149,7 @@ fn gauges_come_from_the_scrape_and_drop_emptied_queues() {
     assert_eq!(sample(&text, "suslik_raft_term"), Some(4.0));
     assert_eq!(sample(&text, "suslik_raft_apply_lag"), Some(2.0));
     assert_eq!(sample(&text, "suslik_raft_is_leader"), Some(1.0));
-    let text = m.render(&[snap("b#1", 1)], raft);
+    let text = m.render(&[snap("b#1", 1)], raft, OutboxGauges::default());
     assert_eq!(
         sample(&text, r#"suslik_queue_size{actor_id="a#1",task_list=""}"#),
         None
@@ -157,7 +161,7 @@ fn gauges_come_from_the_scrape_and_drop_emptied_queues() {
 fn histograms_have_buckets_count_and_sum() {
     let m = Metrics::new();
     m.observe_gc(Duration::from_millis(3));
-    let text = m.render(&[], RaftGauges::default());
+    let text = m.render(&[], RaftGauges::default(), OutboxGauges::default());
     assert!(text.contains("# TYPE suslik_gc_duration_seconds histogram"));
     assert_eq!(
         sample(&text, r#"suslik_gc_duration_seconds_bucket{le="+Inf"}"#),
@@ -165,4 +169,38 @@ fn histograms_have_buckets_count_and_sum() {
     );
     assert_eq!(sample(&text, "suslik_gc_duration_seconds_count"), Some(1.0));
     assert!(sample(&text, "suslik_gc_duration_seconds_sum").is_some_and(|s| s > 0.0));
+}
+
+#[test]
+fn the_outbox_gauges_come_from_the_scrape_and_its_drops_only_grow() {
+    let m = Metrics::new();
+    let outbox = OutboxGauges {
+        events: 12,
+        oldest_age_ms: 1_500,
+        dropped: 4,
+    };
+    for _ in 0..3 {
+        m.record_webhook_failed_attempt();
+    }
+    let text = m.render(&[], RaftGauges::default(), outbox);
+    assert_eq!(sample(&text, "suslik_webhook_outbox_events"), Some(12.0));
+    assert_eq!(
+        sample(&text, "suslik_webhook_outbox_oldest_age_seconds"),
+        Some(1.5)
+    );
+    assert_eq!(
+        sample(&text, "suslik_webhook_outbox_dropped_total"),
+        Some(4.0)
+    );
+    assert_eq!(
+        sample(&text, "suslik_webhook_failed_attempts_total"),
+        Some(3.0)
+    );
+    let text = m.render(&[], RaftGauges::default(), OutboxGauges::default());
+    assert_eq!(sample(&text, "suslik_webhook_outbox_events"), Some(0.0));
+    assert_eq!(
+        sample(&text, "suslik_webhook_outbox_dropped_total"),
+        Some(4.0),
+        "a counter never goes back"
+    );
 }

@@ -272,6 +272,11 @@ impl State {
         self.outbox.after(after, max)
     }
 
+    /// The webhook outbox's depth, oldest age at `now` and drop count (`/metrics`).
+    pub fn outbox_gauges(&self, now: Millis) -> crate::metrics::OutboxGauges {
+        self.outbox.gauges(now)
+    }
+
     /// Applies a batch of commands (one log entry).
     pub fn apply_request(&mut self, req: &Request) -> Response {
         Response {

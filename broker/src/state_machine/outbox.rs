@@ -105,6 +105,18 @@ impl Outbox {
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
+
+    /// The outbox as `/metrics` shows it at `now`.
+    pub fn gauges(&self, now: Millis) -> crate::metrics::OutboxGauges {
+        crate::metrics::OutboxGauges {
+            events: self.events.len() as u64,
+            oldest_age_ms: self
+                .events
+                .front()
+                .map_or(0, |e| now.0.saturating_sub(e.at.0)),
+            dropped: self.dropped,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -150,5 +162,22 @@ mod tests {
         assert_eq!(o.len(), MAX_EVENTS);
         assert_eq!(o.dropped(), 3);
         assert_eq!(o.after(0, 1)[0].seq, 4);
+        let g = o.gauges(Millis(MAX_EVENTS as u64 + 10));
+        assert_eq!((g.events, g.dropped), (MAX_EVENTS as u64, 3));
+        assert_eq!(
+            g.oldest_age_ms,
+            MAX_EVENTS as u64 + 10 - 3,
+            "the oldest left is event 4, at 3"
+        );
+    }
+
+    #[test]
+    fn an_empty_outbox_has_no_age() {
+        let mut o = outbox(2);
+        o.ack(2);
+        assert_eq!(
+            o.gauges(Millis(1_000)),
+            crate::metrics::OutboxGauges::default()
+        );
     }
 }
