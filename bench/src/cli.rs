@@ -32,10 +32,47 @@ pub enum Command {
     /// engines installed by `bench/peers/*.sh` (Restate, Postgres + graphile-worker),
     /// one after the other, and one table of the results.
     Race(RaceArgs),
+    /// The state store alone (no Raft, no HTTP): fill it with `--records` records,
+    /// then commit entries of `--entry-writes` changed records with and without a
+    /// snapshot being streamed, and report commit latency, snapshot speed and memory.
+    Store(StoreArgs),
     /// Internal: run a broker node in this process and print its address (used by
     /// `fanout` and `failover` to start servers as separate, measurable processes).
     #[command(name = "__serve", hide = true)]
     Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Records to fill the store with before measuring.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// Bytes per record value (a queued task's record is about 500).
+    #[arg(long, default_value_t = 500)]
+    pub value_bytes: usize,
+    /// Records changed per committed entry (a release changes a handful).
+    #[arg(long, default_value_t = 8)]
+    pub entry_writes: usize,
+    /// Entries committed in the steady phase, without a snapshot.
+    #[arg(long, default_value_t = 20_000)]
+    pub entries: u64,
+    /// Snapshot chunk size in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub chunk_bytes: usize,
+    /// Only open the store a previous run left in `--keep`, read every record once and
+    /// report memory (a fresh process sees a restarted node's memory, not the freed
+    /// pages the filling left in the allocator).
+    #[arg(long, requires = "keep")]
+    pub reopen_only: bool,
+    /// Keep the store in this directory (created if missing) instead of a temporary one.
+    #[arg(long)]
+    pub keep: Option<PathBuf>,
+    /// sled's cache capacity in MiB (default: the broker's, 64).
+    #[arg(long)]
+    pub sled_cache_mib: Option<u64>,
+    /// Parent directory for the temporary store (default: the system temp dir).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
 }
 
 /// Which node of a cluster the load generator sends its requests to.

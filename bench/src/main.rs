@@ -43,6 +43,7 @@ mod scale;
 mod scale_report;
 mod server;
 mod stats;
+mod store;
 mod workload;
 
 use clap::Parser;
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
         cli::Command::Failover(args) => failover::run(args),
         cli::Command::Scale(args) => scale::run(args),
         cli::Command::Race(args) => race::run(args),
+        cli::Command::Store(args) => store::run(args),
         cli::Command::Serve(args) => server::serve_child(args),
     };
     match result {

@@ -1,0 +1,259 @@
+//! `suslik-bench store`: the state store on its own, to see what the state-on-disk
+//! design costs before the state machine runs on it: how fast entries commit, how fast
+//! a snapshot streams, and whether commits stall while it does (the undo images are
+//! supposed to make a snapshot cost apply a little per changed key, never a pause).
+
+use crate::cli::StoreArgs;
+use crate::procfs;
+use crate::stats::Latency;
+use anyhow::Context;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use suslik_broker::storage::{Family, KeyBuf, StateStore, WriteSet};
+
+fn key(n: u64) -> Vec<u8> {
+    KeyBuf::new(Family::Task).u64(n).build()
+}
+
+/// A cheap deterministic generator (xorshift), so runs are comparable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Commits one entry that changes `writes` random records and the applied mark.
+fn commit_entry(
+    store: &StateStore,
+    rng: &mut Rng,
+    records: u64,
+    writes: usize,
+    value: &[u8],
+    index: u64,
+) -> anyhow::Result<Duration> {
+    let mut ws = WriteSet::new();
+    for _ in 0..writes {
+        let mut v = value.to_vec();
+        v[..8].copy_from_slice(&index.to_le_bytes());
+        ws.put(key(rng.next() % records), v);
+    }
+    ws.put(
+        StateStore::meta_key("applied"),
+        index.to_be_bytes().to_vec(),
+    );
+    let t = Instant::now();
+    store.commit(ws)?;
+    Ok(t.elapsed())
+}
+
+fn dir_bytes(path: &std::path::Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => total += dir_bytes(&e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+fn rss_mib() -> f64 {
+    procfs::memory(std::process::id()).map_or(0.0, |m| m.rss_kb as f64 / 1024.0)
+}
+
+fn reopen_only(args: &StoreArgs, db: sled::Db, cache: u64) -> anyhow::Result<()> {
+    let rss_open = rss_mib();
+    let store = StateStore::open(&db)?;
+    let t = Instant::now();
+    let mut seen = 0u64;
+    for n in 0..args.records {
+        seen += u64::from(store.get(&WriteSet::new(), &key(n))?.is_some());
+    }
+    println!(
+        "| reopened store, sled cache {} MiB | RSS after open {rss_open:.1} MiB; {seen} records read in {:.2} s; RSS after {:.1} MiB |",
+        cache >> 20,
+        t.elapsed().as_secs_f64(),
+        rss_mib()
+    );
+    Ok(())
+}
+
+pub fn run(args: StoreArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.value_bytes >= 8, "--value-bytes must be at least 8");
+    anyhow::ensure!(args.records > 0, "--records must be at least 1");
+    let tmp = match &args.dir {
+        Some(d) => tempfile::tempdir_in(d),
+        None => tempfile::tempdir(),
+    }
+    .context("creating the temporary store directory")?;
+    let path = args
+        .keep
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let cache = args
+        .sled_cache_mib
+        .map_or(suslik_broker::raft::durable::CACHE_BYTES, |m| m << 20);
+    let open = || {
+        suslik_broker::raft::durable::sled_config(&path)
+            .cache_capacity(cache)
+            .open()
+            .context("opening the sled database")
+    };
+    if args.reopen_only {
+        return reopen_only(&args, open()?, cache);
+    }
+    let mut db = open()?;
+    let mut store = StateStore::open(&db)?;
+    let value = vec![0x5a; args.value_bytes];
+    let rss_empty = rss_mib();
+
+    // Fill.
+    let t = Instant::now();
+    let mut n = 0;
+    while n < args.records {
+        let mut ws = WriteSet::new();
+        for _ in 0..1_000.min(args.records - n) {
+            ws.put(key(n), value.clone());
+            n += 1;
+        }
+        store.commit(ws)?;
+    }
+    db.flush()?;
+    let fill_s = t.elapsed().as_secs_f64();
+    let disk = dir_bytes(&path);
+    let rss_filled = rss_mib();
+    // Reopen, as a restarted node would, and read every record once.
+    drop(store);
+    drop(db);
+    let t = Instant::now();
+    db = loop {
+        match open() {
+            Ok(db) => break db,
+            Err(_) if t.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(20)) // sled's lock is released by its thread
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    store = StateStore::open(&db)?;
+    let reopen_s = t.elapsed().as_secs_f64();
+    let rss_reopened = rss_mib();
+    let mut seen = 0u64;
+    for n in 0..args.records {
+        seen += u64::from(store.get(&WriteSet::new(), &key(n))?.is_some());
+    }
+    anyhow::ensure!(
+        seen == args.records,
+        "{seen} of {} records read back",
+        args.records
+    );
+    let rss_read = rss_mib();
+    eprintln!(
+        "filled {} records of {} B in {fill_s:.1} s ({:.0} records/s)",
+        args.records,
+        args.value_bytes,
+        args.records as f64 / fill_s
+    );
+
+    // Steady commits, no snapshot.
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut steady = Vec::with_capacity(args.entries as usize);
+    let t = Instant::now();
+    for i in 0..args.entries {
+        let d = commit_entry(&store, &mut rng, args.records, args.entry_writes, &value, i)?;
+        steady.push(d.as_micros() as u64);
+    }
+    let steady_s = t.elapsed().as_secs_f64();
+    let steady_lat = Latency::of(&mut steady);
+
+    // Commits while a snapshot streams on another thread.
+    let reader_done = Arc::new(AtomicBool::new(false));
+    let mut reader = store.begin_snapshot()?;
+    let chunk = args.chunk_bytes;
+    let streaming = {
+        let done = reader_done.clone();
+        std::thread::spawn(move || -> anyhow::Result<(u64, f64)> {
+            let t = Instant::now();
+            let mut bytes = 0u64;
+            while let Some(c) = reader.next_chunk(chunk)? {
+                bytes += c.len() as u64;
+            }
+            done.store(true, Ordering::Relaxed);
+            Ok((bytes, t.elapsed().as_secs_f64()))
+        })
+    };
+    let mut during = Vec::new();
+    let t = Instant::now();
+    let mut i = args.entries;
+    while !reader_done.load(Ordering::Relaxed) {
+        let d = commit_entry(&store, &mut rng, args.records, args.entry_writes, &value, i)?;
+        during.push(d.as_micros() as u64);
+        i += 1;
+    }
+    let during_s = t.elapsed().as_secs_f64();
+    let (snapshot_bytes, snapshot_s) = streaming
+        .join()
+        .map_err(|_| anyhow::anyhow!("the snapshot thread panicked"))??;
+    let during_entries = during.len();
+    let during_lat = Latency::of(&mut during);
+    let rss_end = rss_mib();
+
+    println!(
+        "| state store, {} records of {} B, {} changed per entry | value |",
+        args.records, args.value_bytes, args.entry_writes
+    );
+    println!("|---|---:|");
+    println!("| fill (records/s) | {:.0} |", args.records as f64 / fill_s);
+    println!(
+        "| data directory after fill (MiB) / bytes per record | {:.1} / {:.0} |",
+        disk as f64 / 1048576.0,
+        disk as f64 / args.records as f64
+    );
+    println!(
+        "| commits without a snapshot (entries/s) | {:.0} |",
+        args.entries as f64 / steady_s
+    );
+    println!(
+        "| commit latency without a snapshot p50 / p99 / max (ms) | {:.3} / {:.3} / {:.3} |",
+        steady_lat.p50_ms, steady_lat.p99_ms, steady_lat.max_ms
+    );
+    println!(
+        "| snapshot streamed (MiB) in (s) / MiB/s | {:.1} in {snapshot_s:.2} / {:.0} |",
+        snapshot_bytes as f64 / 1048576.0,
+        snapshot_bytes as f64 / 1048576.0 / snapshot_s
+    );
+    println!(
+        "| commits while it streamed (entries/s) | {:.0} ({during_entries} entries) |",
+        during_entries as f64 / during_s
+    );
+    println!(
+        "| commit latency while it streamed p50 / p99 / max (ms) | {:.3} / {:.3} / {:.3} |",
+        during_lat.p50_ms, during_lat.p99_ms, during_lat.max_ms
+    );
+    println!("| reopen (s) | {reopen_s:.2} |");
+    println!(
+        "| RSS (MiB), sled cache {} MiB: empty / filled / reopened / every record read / end | {rss_empty:.1} / {rss_filled:.1} / {rss_reopened:.1} / {rss_read:.1} / {rss_end:.1} |",
+        cache >> 20
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "records": args.records, "value_bytes": args.value_bytes, "entry_writes": args.entry_writes,
+            "fill_records_per_s": args.records as f64 / fill_s, "disk_bytes": disk,
+            "steady_entries_per_s": args.entries as f64 / steady_s, "steady_latency": steady_lat,
+            "snapshot_bytes": snapshot_bytes, "snapshot_s": snapshot_s,
+            "during_entries": during_entries, "during_entries_per_s": during_entries as f64 / during_s,
+            "during_latency": during_lat, "rss_empty_mib": rss_empty, "rss_filled_mib": rss_filled, "rss_reopened_mib": rss_reopened, "rss_read_mib": rss_read, "rss_end_mib": rss_end, "reopen_s": reopen_s, "sled_cache_bytes": cache,
+        })
+    );
+    Ok(())
+}
