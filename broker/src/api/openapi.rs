@@ -92,6 +92,7 @@ pub fn document_json() -> String {
         Err(e) => return format!("{{\"error\": \"openapi\", \"message\": \"{e}\"}}\n"),
     };
     optional_as_any_of(&mut doc);
+    camel_case_links(&mut doc);
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     text
@@ -119,6 +120,36 @@ fn optional_as_any_of(v: &mut serde_json::Value) {
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(optional_as_any_of),
         _ => {}
+    }
+}
+
+/// utoipa 5.5 writes a Link object's fields in snake case (`operation_id`,
+/// `request_body`); OpenAPI names them `operationId`, `operationRef`, `requestBody`.
+fn camel_case_links(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    let responses = paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("responses").and_then(|r| r.as_object_mut()))
+        .flat_map(|r| r.values_mut());
+    for response in responses {
+        let Some(links) = response.get_mut("links").and_then(|l| l.as_object_mut()) else {
+            continue;
+        };
+        for link in links.values_mut().filter_map(|l| l.as_object_mut()) {
+            for (snake, camel) in [
+                ("operation_id", "operationId"),
+                ("operation_ref", "operationRef"),
+                ("request_body", "requestBody"),
+            ] {
+                if let Some(v) = link.remove(snake) {
+                    link.insert(camel.to_string(), v);
+                }
+            }
+        }
     }
 }
 
@@ -183,6 +214,76 @@ impl Modify for Shared {
                 let Some(op) = op else { continue };
                 let access = classify(&http_method(&method), &sample);
                 share(op, path, access);
+                add_links(op);
+            }
+        }
+    }
+}
+
+/// The links a client (and schemathesis's stateful phase) follows from an answer to
+/// the next call: a started process to its record, history, graph and start task; a
+/// poll's first delivery to its task, its heartbeat and its release.
+fn add_links(op: &mut Operation) {
+    use serde_json::json;
+    use utoipa::openapi::link::LinkBuilder;
+    let link = |target: &str, param: Option<(&str, &str)>, body: Option<serde_json::Value>| {
+        let mut b = LinkBuilder::new().operation_id(target);
+        if let Some((name, value)) = param {
+            b = b.parameter(name, value);
+        }
+        b.request_body(body).build()
+    };
+    let links: Vec<(&str, utoipa::openapi::link::Link)> = match op.operation_id.as_deref() {
+        Some("start_process") => {
+            let process = Some(("id", "$response.body#/process_id"));
+            vec![
+                ("GetProcess", link("get_process", process, None)),
+                ("GetHistory", link("history", process, None)),
+                ("GetGraph", link("graph", process, None)),
+                (
+                    "GetStartTask",
+                    link("get_task", Some(("id", "$response.body#/task_id")), None),
+                ),
+            ]
+        }
+        Some("poll") => {
+            let task = Some(("id", "$response.body#/tasks/0/task_id"));
+            vec![
+                ("GetTask", link("get_task", task, None)),
+                (
+                    "Heartbeat",
+                    link(
+                        "heartbeat",
+                        task,
+                        Some(json!({"delivery_id": "$response.body#/tasks/0/delivery_id"})),
+                    ),
+                ),
+                (
+                    "Release",
+                    link(
+                        "release",
+                        None,
+                        Some(json!({
+                            "task_id": "$response.body#/tasks/0/task_id",
+                            "delivery_id": "$response.body#/tasks/0/delivery_id",
+                            "attempt": "$response.body#/tasks/0/attempt",
+                            "outcome": {"value": null},
+                        })),
+                    ),
+                ),
+            ]
+        }
+        _ => return,
+    };
+    for (_, response) in op
+        .responses
+        .responses
+        .iter_mut()
+        .filter(|(status, _)| status.starts_with('2'))
+    {
+        if let RefOr::T(response) = response {
+            for (name, l) in &links {
+                response.links.insert(name.to_string(), RefOr::T(l.clone()));
             }
         }
     }
