@@ -52,20 +52,6 @@ fn commit_entry(
     Ok(t.elapsed())
 }
 
-fn dir_bytes(path: &std::path::Path) -> u64 {
-    let mut total = 0;
-    if let Ok(entries) = std::fs::read_dir(path) {
-        for e in entries.flatten() {
-            match e.metadata() {
-                Ok(m) if m.is_dir() => total += dir_bytes(&e.path()),
-                Ok(m) => total += m.len(),
-                Err(_) => {}
-            }
-        }
-    }
-    total
-}
-
 fn rss_mib() -> f64 {
     procfs::memory(std::process::id()).map_or(0.0, |m| m.rss_kb as f64 / 1024.0)
 }
@@ -103,10 +89,10 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
         .sled_cache_mib
         .map_or(suslik_broker::raft::durable::CACHE_BYTES, |m| m << 20);
     let open = || {
-        suslik_broker::raft::durable::sled_config(&path)
-            .cache_capacity(cache)
-            .open()
-            .context("opening the sled database")
+        suslik_broker::raft::durable::open_db(
+            &suslik_broker::raft::durable::sled_config(&path).cache_capacity(cache),
+        )
+        .context("opening the sled database")
     };
     if args.reopen_only {
         return reopen_only(&args, open()?, cache);
@@ -129,21 +115,13 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
     }
     db.flush()?;
     let fill_s = t.elapsed().as_secs_f64();
-    let disk = dir_bytes(&path);
+    let disk = crate::disk::usage(&path)?.apparent;
     let rss_filled = rss_mib();
     // Reopen, as a restarted node would, and read every record once.
     drop(store);
     drop(db);
     let t = Instant::now();
-    db = loop {
-        match open() {
-            Ok(db) => break db,
-            Err(_) if t.elapsed() < Duration::from_secs(10) => {
-                std::thread::sleep(Duration::from_millis(20)) // sled's lock is released by its thread
-            }
-            Err(e) => return Err(e),
-        }
-    };
+    db = open()?;
     store = StateStore::open(&db)?;
     let reopen_s = t.elapsed().as_secs_f64();
     let rss_reopened = rss_mib();

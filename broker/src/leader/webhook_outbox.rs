@@ -67,10 +67,10 @@ pub async fn run_webhook_outbox(
                         let n = Notification::Lifecycle(event);
                         if subscribed(cfg, &n) {
                             let metrics = &core.metrics;
-                            let d =
+                            let delivered =
                                 deliver(http, cfg, &n, || metrics.record_webhook_failed_attempt())
                                     .await;
-                            metrics.record_webhook(d.delivered);
+                            metrics.record_webhook(delivered);
                         }
                     }
                 }

@@ -84,8 +84,9 @@ impl Webhook {
                     continue;
                 }
                 let metrics = &send_core.metrics;
-                let d = deliver(&http, &cfg, &n, || metrics.record_webhook_failed_attempt()).await;
-                metrics.record_webhook(d.delivered);
+                let delivered =
+                    deliver(&http, &cfg, &n, || metrics.record_webhook_failed_attempt()).await;
+                metrics.record_webhook(delivered);
             }
         });
         Ok((Webhook { tx, core }, vec![sender]))
@@ -105,23 +106,16 @@ pub fn subscribed(cfg: &WebhookConfig, n: &Notification) -> bool {
     cfg.events.iter().any(|e| e == n.event())
 }
 
-/// What one delivery came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Delivery {
-    pub delivered: bool,
-    /// POSTs that failed on the way (a transport error or a non-2xx answer).
-    pub failed_attempts: u32,
-}
-
 /// POSTs `n`, retrying up to `max_retries` times on a transport error or a non-2xx
 /// answer; `on_failure` hears of each failed POST as it happens (a receiver that is down
-/// shows in the metrics at once, not after the last retry).
+/// shows in the metrics at once, not after the last retry). Returns whether it was
+/// delivered.
 pub async fn deliver(
     http: &reqwest::Client,
     cfg: &WebhookConfig,
     n: &Notification,
     mut on_failure: impl FnMut(),
-) -> Delivery {
+) -> bool {
     let body = n.body();
     let mut backoff = FIRST_BACKOFF;
     for attempt in 0..=cfg.max_retries {
@@ -130,12 +124,7 @@ pub async fn deliver(
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
         match http.post(&cfg.url).json(&body).send().await {
-            Ok(r) if r.status().is_success() => {
-                return Delivery {
-                    delivered: true,
-                    failed_attempts: attempt,
-                }
-            }
+            Ok(r) if r.status().is_success() => return true,
             Ok(r) => {
                 on_failure();
                 tracing::debug!(status = %r.status(), attempt, event = n.event(), "webhook refused; will retry")
@@ -147,10 +136,7 @@ pub async fn deliver(
         }
     }
     tracing::warn!(url = %cfg.url, event = n.event(), body = %body, "webhook not delivered after retries");
-    Delivery {
-        delivered: false,
-        failed_attempts: cfg.max_retries.saturating_add(1),
-    }
+    false
 }
 
 #[cfg(test)]
@@ -215,26 +201,20 @@ mod tests {
         let (url, seen) = receiver(2).await;
         let mut cfg = WebhookConfig::new(url);
         cfg.max_retries = 2;
-        let d = deliver(&http, &cfg, &finished(ProcessId::random()), || {}).await;
-        assert_eq!(
-            d,
-            Delivery {
-                delivered: true,
-                failed_attempts: 2
-            }
-        );
+        let mut failed = 0;
+        let delivered = deliver(&http, &cfg, &finished(ProcessId::random()), || failed += 1).await;
+        assert_eq!((delivered, failed), (true, 2), "delivered, failed attempts");
         assert_eq!(seen.load(Ordering::SeqCst), 3);
 
         let (url, seen) = receiver(usize::MAX).await;
         let mut cfg = WebhookConfig::new(url);
         cfg.max_retries = 1;
-        let d = deliver(&http, &cfg, &finished(ProcessId::random()), || {}).await;
+        let mut failed = 0;
+        let delivered = deliver(&http, &cfg, &finished(ProcessId::random()), || failed += 1).await;
         assert_eq!(
-            d,
-            Delivery {
-                delivered: false,
-                failed_attempts: 2
-            }
+            (delivered, failed),
+            (false, 2),
+            "delivered, failed attempts"
         );
         assert_eq!(
             seen.load(Ordering::SeqCst),

@@ -44,18 +44,24 @@ pub fn sled_config(path: &Path) -> sled::Config {
 /// same process, or a new process while the old one is still exiting) waits up to
 /// [`LOCK_WAIT`] for that instead of failing. Blocking.
 pub fn open_store(path: &Path) -> io::Result<(sled::Db, Arc<Durable>)> {
+    let db = open_db(&sled_config(path))?;
+    let durable = Durable::open(path)?;
+    Ok((db, Arc::new(durable)))
+}
+
+/// Opens the sled database `config` describes, waiting up to [`LOCK_WAIT`] for a
+/// previous owner to release its lock (see [`open_store`]). Blocking.
+pub fn open_db(config: &sled::Config) -> io::Result<sled::Db> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
-    let db = loop {
-        match sled_config(path).open() {
-            Ok(db) => break db,
+    loop {
+        match config.open() {
+            Ok(db) => return Ok(db),
             Err(e) if is_lock_conflict(&e) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             Err(e) => return Err(io::Error::other(e)),
         }
-    };
-    let durable = Durable::open(path)?;
-    Ok((db, Arc::new(durable)))
+    }
 }
 
 /// How long [`open_store`] waits for another owner to release the store's lock.

@@ -35,6 +35,11 @@ pub struct Records<K, V> {
     store: StateStore,
     cache: HashMap<K, Slot<V>>,
     capacity: usize,
+    /// Keys marked dirty since the last flush, each once: a flush and a trim touch what
+    /// the entry changed, never the whole cache.
+    dirty: Vec<K>,
+    /// Keys flushed by the last flush (trim drops the deleted ones among them).
+    flushed: Vec<K>,
     /// How many records the family holds (kept under a meta key, so `len` needs no scan).
     len: u64,
     len_changed: bool,
@@ -43,17 +48,27 @@ pub struct Records<K, V> {
 impl<K: RecordKey, V: Serialize + DeserializeOwned + Clone> Records<K, V> {
     /// The records of `family` in `store`, caching at most `capacity` clean ones.
     pub fn open(family: Family, store: StateStore, capacity: usize) -> Result<Self, StorageError> {
-        let len = store
-            .get_record::<u64>(&WriteSet::new(), &count_key(family))?
-            .unwrap_or(0);
+        let len = stored_len(&store, family)?;
         Ok(Records {
             family,
             store,
             cache: HashMap::new(),
             capacity,
+            dirty: Vec::new(),
+            flushed: Vec::new(),
             len,
             len_changed: false,
         })
+    }
+
+    /// Marks the cached record of `id` to be written at the next flush.
+    fn mark_dirty(&mut self, id: &K) {
+        if let Some(slot) = self.cache.get_mut(id) {
+            if !slot.dirty {
+                slot.dirty = true;
+                self.dirty.push(id.clone());
+            }
+        }
     }
 
     fn load(&self, id: &K) -> Result<Option<V>, StorageError> {
@@ -91,11 +106,10 @@ impl<K: RecordKey, V: Serialize + DeserializeOwned + Clone> Records<K, V> {
 
     /// The record, to change in place: it is written at the next flush.
     pub fn get_mut(&mut self, id: &K) -> Result<Option<&mut V>, StorageError> {
-        let slot = self.slot(id)?;
-        if slot.value.is_some() {
-            slot.dirty = true;
+        if self.slot(id)?.value.is_some() {
+            self.mark_dirty(id);
         }
-        Ok(slot.value.as_deref_mut())
+        Ok(self.slot(id)?.value.as_deref_mut())
     }
 
     pub fn contains(&mut self, id: &K) -> Result<bool, StorageError> {
@@ -107,7 +121,7 @@ impl<K: RecordKey, V: Serialize + DeserializeOwned + Clone> Records<K, V> {
         let slot = self.slot(&id)?;
         let new = slot.value.is_none();
         slot.value = Some(Box::new(value));
-        slot.dirty = true;
+        self.mark_dirty(&id);
         if new {
             self.len += 1;
             self.len_changed = true;
@@ -117,10 +131,9 @@ impl<K: RecordKey, V: Serialize + DeserializeOwned + Clone> Records<K, V> {
 
     /// Deletes the record; returns it if there was one.
     pub fn remove(&mut self, id: &K) -> Result<Option<V>, StorageError> {
-        let slot = self.slot(id)?;
-        let old = slot.value.take();
+        let old = self.slot(id)?.value.take();
         if old.is_some() {
-            slot.dirty = true;
+            self.mark_dirty(id);
             self.len -= 1;
             self.len_changed = true;
         }
@@ -157,12 +170,15 @@ impl<K: RecordKey, V: Serialize + DeserializeOwned + Clone> Records<K, V> {
 
     /// Writes every record changed since the last flush (and the count) into `changes`.
     pub fn flush_into(&mut self, changes: &mut WriteSet) -> Result<(), StorageError> {
-        for (id, slot) in self.cache.iter_mut().filter(|(_, s)| s.dirty) {
-            match &slot.value {
-                Some(v) => changes.put_record(id.key(), v.as_ref())?,
-                None => changes.delete(id.key()),
+        for id in std::mem::take(&mut self.dirty) {
+            if let Some(slot) = self.cache.get_mut(&id) {
+                match &slot.value {
+                    Some(v) => changes.put_record(id.key(), v.as_ref())?,
+                    None => changes.delete(id.key()),
+                }
+                slot.dirty = false;
             }
-            slot.dirty = false;
+            self.flushed.push(id);
         }
         if self.len_changed {
             changes.put_record(count_key(self.family), &self.len)?;
@@ -171,11 +187,21 @@ impl<K: RecordKey, V: Serialize + DeserializeOwned + Clone> Records<K, V> {
         Ok(())
     }
 
-    /// After the commit: keeps at most `capacity` cached records (and no deleted ones).
+    /// After the commit: forgets the records the entry deleted and keeps at most
+    /// `capacity` cached ones. Over capacity, it evicts down to nine tenths of it, so
+    /// the walk for victims is paid once per tenth of the capacity, not per entry.
     pub fn trim(&mut self) {
-        self.cache.retain(|_, s| s.dirty || s.value.is_some());
+        for id in std::mem::take(&mut self.flushed) {
+            if self
+                .cache
+                .get(&id)
+                .is_some_and(|s| !s.dirty && s.value.is_none())
+            {
+                self.cache.remove(&id);
+            }
+        }
         if self.cache.len() > self.capacity {
-            let excess = self.cache.len() - self.capacity;
+            let excess = self.cache.len() - self.capacity * 9 / 10;
             let victims: Vec<K> = self
                 .cache
                 .iter()
@@ -192,10 +218,9 @@ impl<K: RecordKey, V: Serialize + DeserializeOwned + Clone> Records<K, V> {
     /// Forgets every cached record (after a snapshot replaced the tree).
     pub fn reload(&mut self) -> Result<(), StorageError> {
         self.cache.clear();
-        self.len = self
-            .store
-            .get_record::<u64>(&WriteSet::new(), &count_key(self.family))?
-            .unwrap_or(0);
+        self.dirty.clear();
+        self.flushed.clear();
+        self.len = stored_len(&self.store, self.family)?;
         self.len_changed = false;
         Ok(())
     }
@@ -204,6 +229,12 @@ impl<K: RecordKey, V: Serialize + DeserializeOwned + Clone> Records<K, V> {
     pub fn cached(&self) -> usize {
         self.cache.len()
     }
+}
+
+fn stored_len(store: &StateStore, family: Family) -> Result<u64, StorageError> {
+    Ok(store
+        .get_record::<u64>(&WriteSet::new(), &count_key(family))?
+        .unwrap_or(0))
 }
 
 fn count_key(family: Family) -> Vec<u8> {
@@ -238,6 +269,12 @@ mod tests {
         }
     }
 
+    fn open(dir: &std::path::Path) -> (sled::Db, StateStore) {
+        let (db, _) = open_store(dir).unwrap();
+        let store = StateStore::open(&db).unwrap();
+        (db, store)
+    }
+
     /// Ends an entry as the state machine does: flush, commit, trim.
     fn end_entry(records: &mut Records<Id, Task>, store: &StateStore) {
         let mut ws = WriteSet::new();
@@ -250,8 +287,7 @@ mod tests {
     fn records_changed_in_place_reach_the_tree_at_the_end_of_the_entry_and_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let (db, _) = open_store(dir.path()).unwrap();
-            let store = StateStore::open(&db).unwrap();
+            let (db, store) = open(dir.path());
             let mut tasks = Records::<Id, Task>::open(Family::Task, store.clone(), 10).unwrap();
             assert!(tasks.insert(Id(1), task(1)).unwrap());
             assert!(tasks.insert(Id(2), task(1)).unwrap());
@@ -271,8 +307,7 @@ mod tests {
             end_entry(&mut tasks, &store);
             db.flush().unwrap();
         }
-        let (db, _) = open_store(dir.path()).unwrap();
-        let store = StateStore::open(&db).unwrap();
+        let (_db, store) = open(dir.path());
         let tasks = Records::<Id, Task>::open(Family::Task, store, 10).unwrap();
         assert_eq!(tasks.len(), 1);
         assert_eq!(tasks.peek(&Id(1)).unwrap().unwrap().attempt, 2);
@@ -282,8 +317,7 @@ mod tests {
     #[test]
     fn the_cache_stays_within_its_capacity_and_evicted_records_read_back_from_disk() {
         let dir = tempfile::tempdir().unwrap();
-        let (db, _) = open_store(dir.path()).unwrap();
-        let store = StateStore::open(&db).unwrap();
+        let (_db, store) = open(dir.path());
         let mut tasks = Records::<Id, Task>::open(Family::Task, store.clone(), 100).unwrap();
         for n in 0..1_000 {
             tasks.insert(Id(n), task(n as u32)).unwrap();
@@ -304,8 +338,7 @@ mod tests {
     #[test]
     fn a_peek_does_not_fill_the_cache_and_sees_changes_not_yet_flushed() {
         let dir = tempfile::tempdir().unwrap();
-        let (db, _) = open_store(dir.path()).unwrap();
-        let store = StateStore::open(&db).unwrap();
+        let (_db, store) = open(dir.path());
         let mut tasks = Records::<Id, Task>::open(Family::Task, store.clone(), 10).unwrap();
         tasks.insert(Id(7), task(1)).unwrap();
         end_entry(&mut tasks, &store);
@@ -319,8 +352,7 @@ mod tests {
     #[test]
     fn a_corrupt_record_is_an_error_naming_it_not_a_missing_record() {
         let dir = tempfile::tempdir().unwrap();
-        let (db, _) = open_store(dir.path()).unwrap();
-        let store = StateStore::open(&db).unwrap();
+        let (_db, store) = open(dir.path());
         let mut ws = WriteSet::new();
         ws.put(Id(3).key(), vec![codec::RECORD_FORMAT, 0xff]);
         store.commit(ws).unwrap();
