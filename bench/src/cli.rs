@@ -67,9 +67,17 @@ pub struct StoreArgs {
     /// Keep the store in this directory (created if missing) instead of a temporary one.
     #[arg(long)]
     pub keep: Option<PathBuf>,
-    /// sled's cache capacity in MiB (default: the broker's, 64).
+    /// The state file's page cache in MiB (default: the broker's, 64).
     #[arg(long)]
-    pub sled_cache_mib: Option<u64>,
+    pub cache_mib: Option<usize>,
+    /// Make the state durable (`persist`, an fdatasync) every this many entries, as a
+    /// node does before it purges the log behind it.
+    #[arg(long, default_value_t = 1_000)]
+    pub persist_every: u64,
+    /// End the run by aborting the process instead of closing the store (with `--keep`,
+    /// a following `--reopen-only` then measures the reopen after a crash).
+    #[arg(long, requires = "keep")]
+    pub crash: bool,
     /// Parent directory for the temporary store (default: the system temp dir).
     #[arg(long)]
     pub dir: Option<PathBuf>,

@@ -1,7 +1,8 @@
 //! `suslik-bench store`: the state store on its own, to see what the state-on-disk
 //! design costs before the state machine runs on it: how fast entries commit, how fast
-//! a snapshot streams, and whether commits stall while it does (the undo images are
-//! supposed to make a snapshot cost apply a little per changed key, never a pause).
+//! a snapshot streams, and whether commits stall while it does (a snapshot reads a
+//! point-in-time view, so it should never pause them), and how much memory the store
+//! holds.
 
 use crate::cli::StoreArgs;
 use crate::procfs;
@@ -10,7 +11,9 @@ use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use suslik_broker::storage::{Family, KeyBuf, StateStore, WriteSet};
+use suslik_broker::storage::{
+    Family, KeyBuf, StateStore, WriteSet, DEFAULT_CACHE_BYTES, STATE_FILE,
+};
 
 fn key(n: u64) -> Vec<u8> {
     KeyBuf::new(Family::Task).u64(n).build()
@@ -28,44 +31,54 @@ impl Rng {
     }
 }
 
-/// Commits one entry that changes `writes` random records and the applied mark.
-fn commit_entry(
-    store: &StateStore,
-    rng: &mut Rng,
+/// The commit load: entries that each change `writes` random records of `records` and
+/// the applied mark, persisted every `persist_every` entries (0: never).
+struct Load {
+    rng: Rng,
     records: u64,
     writes: usize,
-    value: &[u8],
-    index: u64,
-) -> anyhow::Result<Duration> {
-    let mut ws = WriteSet::new();
-    for _ in 0..writes {
-        let mut v = value.to_vec();
-        v[..8].copy_from_slice(&index.to_le_bytes());
-        ws.put(key(rng.next() % records), v);
+    value: Vec<u8>,
+    persist_every: u64,
+}
+
+impl Load {
+    /// Commits entry `index` and answers how long it took (its persist included).
+    fn entry(&mut self, store: &StateStore, index: u64) -> anyhow::Result<Duration> {
+        let mut ws = WriteSet::new();
+        for _ in 0..self.writes {
+            let mut v = self.value.clone();
+            v[..8].copy_from_slice(&index.to_le_bytes());
+            ws.put(key(self.rng.next() % self.records), v);
+        }
+        ws.put(
+            StateStore::meta_key("applied"),
+            index.to_be_bytes().to_vec(),
+        );
+        let t = Instant::now();
+        store.commit(ws)?;
+        if self.persist_every > 0 && index % self.persist_every == self.persist_every - 1 {
+            store.persist()?;
+        }
+        Ok(t.elapsed())
     }
-    ws.put(
-        StateStore::meta_key("applied"),
-        index.to_be_bytes().to_vec(),
-    );
-    let t = Instant::now();
-    store.commit(ws)?;
-    Ok(t.elapsed())
 }
 
 fn rss_mib() -> f64 {
     procfs::memory(std::process::id()).map_or(0.0, |m| m.rss_kb as f64 / 1024.0)
 }
 
-fn reopen_only(args: &StoreArgs, db: sled::Db, cache: u64) -> anyhow::Result<()> {
+fn reopen_only(args: &StoreArgs, file: &std::path::Path, cache: usize) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let store = StateStore::open(file, cache)?;
+    let open_s = t.elapsed().as_secs_f64();
     let rss_open = rss_mib();
-    let store = StateStore::open(&db)?;
     let t = Instant::now();
     let mut seen = 0u64;
     for n in 0..args.records {
         seen += u64::from(store.get(&WriteSet::new(), &key(n))?.is_some());
     }
     println!(
-        "| reopened store, sled cache {} MiB | RSS after open {rss_open:.1} MiB; {seen} records read in {:.2} s; RSS after {:.1} MiB |",
+        "| reopened store, cache {} MiB | open {open_s:.2} s, RSS after open {rss_open:.1} MiB; {seen} records read in {:.2} s; RSS after {:.1} MiB |",
         cache >> 20,
         t.elapsed().as_secs_f64(),
         rss_mib()
@@ -85,20 +98,13 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
         .keep
         .clone()
         .unwrap_or_else(|| tmp.path().to_path_buf());
-    let cache = args
-        .sled_cache_mib
-        .map_or(suslik_broker::raft::durable::CACHE_BYTES, |m| m << 20);
-    let open = || {
-        suslik_broker::raft::durable::open_db(
-            &suslik_broker::raft::durable::sled_config(&path).cache_capacity(cache),
-        )
-        .context("opening the sled database")
-    };
+    let cache = args.cache_mib.map_or(DEFAULT_CACHE_BYTES, |m| m << 20);
+    std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+    let file = path.join(STATE_FILE);
     if args.reopen_only {
-        return reopen_only(&args, open()?, cache);
+        return reopen_only(&args, &file, cache);
     }
-    let mut db = open()?;
-    let mut store = StateStore::open(&db)?;
+    let mut store = StateStore::open(&file, cache)?;
     let value = vec![0x5a; args.value_bytes];
     let rss_empty = rss_mib();
 
@@ -113,16 +119,14 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
         }
         store.commit(ws)?;
     }
-    db.flush()?;
+    store.persist()?;
     let fill_s = t.elapsed().as_secs_f64();
     let disk = crate::disk::usage(&path)?.apparent;
     let rss_filled = rss_mib();
     // Reopen, as a restarted node would, and read every record once.
     drop(store);
-    drop(db);
     let t = Instant::now();
-    db = open()?;
-    store = StateStore::open(&db)?;
+    store = StateStore::open(&file, cache)?;
     let reopen_s = t.elapsed().as_secs_f64();
     let rss_reopened = rss_mib();
     let mut seen = 0u64;
@@ -143,11 +147,17 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
     );
 
     // Steady commits, no snapshot.
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut load = Load {
+        rng: Rng(0x9e37_79b9_7f4a_7c15),
+        records: args.records,
+        writes: args.entry_writes,
+        value: value.clone(),
+        persist_every: args.persist_every,
+    };
     let mut steady = Vec::with_capacity(args.entries as usize);
     let t = Instant::now();
     for i in 0..args.entries {
-        let d = commit_entry(&store, &mut rng, args.records, args.entry_writes, &value, i)?;
+        let d = load.entry(&store, i)?;
         steady.push(d.as_micros() as u64);
     }
     let steady_s = t.elapsed().as_secs_f64();
@@ -173,7 +183,7 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
     let t = Instant::now();
     let mut i = args.entries;
     while !reader_done.load(Ordering::Relaxed) {
-        let d = commit_entry(&store, &mut rng, args.records, args.entry_writes, &value, i)?;
+        let d = load.entry(&store, i)?;
         during.push(d.as_micros() as u64);
         i += 1;
     }
@@ -186,8 +196,8 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
     let rss_end = rss_mib();
 
     println!(
-        "| state store, {} records of {} B, {} changed per entry | value |",
-        args.records, args.value_bytes, args.entry_writes
+        "| state store, {} records of {} B, {} changed per entry, persisted every {} | value |",
+        args.records, args.value_bytes, args.entry_writes, args.persist_every
     );
     println!("|---|---:|");
     println!("| fill (records/s) | {:.0} |", args.records as f64 / fill_s);
@@ -219,7 +229,7 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
     );
     println!("| reopen (s) | {reopen_s:.2} |");
     println!(
-        "| RSS (MiB), sled cache {} MiB: empty / filled / reopened / every record read / end | {rss_empty:.1} / {rss_filled:.1} / {rss_reopened:.1} / {rss_read:.1} / {rss_end:.1} |",
+        "| RSS (MiB), cache {} MiB: empty / filled / reopened / every record read / end | {rss_empty:.1} / {rss_filled:.1} / {rss_reopened:.1} / {rss_read:.1} / {rss_end:.1} |",
         cache >> 20
     );
     println!(
@@ -230,8 +240,16 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
             "steady_entries_per_s": args.entries as f64 / steady_s, "steady_latency": steady_lat,
             "snapshot_bytes": snapshot_bytes, "snapshot_s": snapshot_s,
             "during_entries": during_entries, "during_entries_per_s": during_entries as f64 / during_s,
-            "during_latency": during_lat, "rss_empty_mib": rss_empty, "rss_filled_mib": rss_filled, "rss_reopened_mib": rss_reopened, "rss_read_mib": rss_read, "rss_end_mib": rss_end, "reopen_s": reopen_s, "sled_cache_bytes": cache,
+            "during_latency": during_lat, "rss_empty_mib": rss_empty, "rss_filled_mib": rss_filled, "rss_reopened_mib": rss_reopened, "rss_read_mib": rss_read, "rss_end_mib": rss_end, "reopen_s": reopen_s, "cache_bytes": cache, "persist_every": args.persist_every,
         })
     );
+    if args.crash {
+        // Commits after the last persist are lost by design; the reopen must be quick.
+        load.persist_every = 0;
+        for i in 0..args.persist_every.saturating_sub(1) {
+            load.entry(&store, i)?;
+        }
+        std::process::abort();
+    }
     Ok(())
 }

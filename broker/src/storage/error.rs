@@ -5,12 +5,13 @@
 /// cannot vouch for.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    /// sled failed (I/O, or its own corruption check).
+    /// The storage engine failed (I/O, its own corruption check, a file locked by
+    /// another process).
     #[error("state store: {doing}: {source}")]
-    Sled {
+    Engine {
         doing: String,
         #[source]
-        source: sled::Error,
+        source: redb::Error,
     },
     /// A stored record does not decode.
     #[error("state store: record {key} is corrupt: {reason}")]
@@ -33,15 +34,17 @@ pub enum StorageError {
     /// A write to a key the store keeps for itself.
     #[error("state store: {0}")]
     Misuse(String),
-    /// A second snapshot was asked for while one is still being read.
-    #[error("state store: a snapshot is already being read; one runs at a time")]
-    SnapshotBusy,
 }
 
 impl StorageError {
-    pub(crate) fn sled(doing: impl Into<String>) -> impl FnOnce(sled::Error) -> StorageError {
+    pub(crate) fn engine<E: Into<redb::Error>>(
+        doing: impl Into<String>,
+    ) -> impl FnOnce(E) -> StorageError {
         let doing = doing.into();
-        move |source| StorageError::Sled { doing, source }
+        move |source| StorageError::Engine {
+            doing,
+            source: source.into(),
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Keys of the state tree: a family tag, then fields encoded so that byte order is the
-//! order the reads need (big-endian integers, escaped and terminated strings). One tree
-//! holds every family, so one sled batch changes any of them atomically.
+//! order the reads need (big-endian integers, escaped and terminated strings). One table
+//! holds every family, so one transaction changes any of them atomically.
 
 use super::StorageError;
 
@@ -37,12 +37,9 @@ pub enum Family {
     Outbox = 0x0c,
     /// A blocked actor (and task list).
     Blocked = 0x0d,
-    /// Saved images of the keys a running snapshot must see as they were
-    /// ([`super::snapshot`]): never part of the state itself.
-    Undo = 0xff,
 }
 
-const ALL: [Family; 15] = [
+const ALL: [Family; 14] = [
     Family::Meta,
     Family::Process,
     Family::Task,
@@ -57,7 +54,6 @@ const ALL: [Family; 15] = [
     Family::Schedule,
     Family::Outbox,
     Family::Blocked,
-    Family::Undo,
 ];
 
 impl Family {
@@ -86,13 +82,17 @@ impl Family {
             Family::Schedule => "schedule",
             Family::Outbox => "outbox",
             Family::Blocked => "blocked",
-            Family::Undo => "undo",
         }
     }
 
     /// The smallest key of this family (a range scan's start).
     pub fn start(self) -> Vec<u8> {
         vec![self.tag()]
+    }
+
+    /// The smallest key after every key of this family (a range scan's end).
+    pub fn end(self) -> Vec<u8> {
+        vec![self.tag() + 1]
     }
 }
 

@@ -1,5 +1,5 @@
 //! A family of records as the state machine's logic uses it: a typed map with a bounded
-//! cache of decoded records in front of the state tree.
+//! cache of decoded records in front of the state table.
 //!
 //! The logic reads and changes records in place (`get_mut`), as it did with its hash
 //! maps; what it changed stays in the cache, marked dirty, until the end of the log
@@ -17,9 +17,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::Hash;
 
-/// A record's identity and its key in the state tree.
+/// A record's identity and its key in the state table.
 pub trait RecordKey: Clone + Eq + Hash {
-    /// The key in the state tree (the family tag first).
+    /// The key in the state table (the family tag first).
     fn key(&self) -> Vec<u8>;
 }
 
@@ -244,7 +244,6 @@ fn count_key(family: Family) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::durable::open_store;
     use crate::storage::KeyBuf;
 
     #[derive(Clone, PartialEq, Eq, Hash, Debug)]
@@ -269,11 +268,7 @@ mod tests {
         }
     }
 
-    fn open(dir: &std::path::Path) -> (sled::Db, StateStore) {
-        let (db, _) = open_store(dir).unwrap();
-        let store = StateStore::open(&db).unwrap();
-        (db, store)
-    }
+    use crate::storage::tests::open;
 
     /// Ends an entry as the state machine does: flush, commit, trim.
     fn end_entry(records: &mut Records<Id, Task>, store: &StateStore) {
@@ -287,7 +282,7 @@ mod tests {
     fn records_changed_in_place_reach_the_tree_at_the_end_of_the_entry_and_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let (db, store) = open(dir.path());
+            let store = open(dir.path());
             let mut tasks = Records::<Id, Task>::open(Family::Task, store.clone(), 10).unwrap();
             assert!(tasks.insert(Id(1), task(1)).unwrap());
             assert!(tasks.insert(Id(2), task(1)).unwrap());
@@ -305,9 +300,9 @@ mod tests {
             assert_eq!(tasks.remove(&Id(2)).unwrap(), Some(task(1)));
             assert_eq!(tasks.remove(&Id(2)).unwrap(), None);
             end_entry(&mut tasks, &store);
-            db.flush().unwrap();
+            store.persist().unwrap();
         }
-        let (_db, store) = open(dir.path());
+        let store = open(dir.path());
         let tasks = Records::<Id, Task>::open(Family::Task, store, 10).unwrap();
         assert_eq!(tasks.len(), 1);
         assert_eq!(tasks.peek(&Id(1)).unwrap().unwrap().attempt, 2);
@@ -317,7 +312,7 @@ mod tests {
     #[test]
     fn the_cache_stays_within_its_capacity_and_evicted_records_read_back_from_disk() {
         let dir = tempfile::tempdir().unwrap();
-        let (_db, store) = open(dir.path());
+        let store = open(dir.path());
         let mut tasks = Records::<Id, Task>::open(Family::Task, store.clone(), 100).unwrap();
         for n in 0..1_000 {
             tasks.insert(Id(n), task(n as u32)).unwrap();
@@ -338,7 +333,7 @@ mod tests {
     #[test]
     fn a_peek_does_not_fill_the_cache_and_sees_changes_not_yet_flushed() {
         let dir = tempfile::tempdir().unwrap();
-        let (_db, store) = open(dir.path());
+        let store = open(dir.path());
         let mut tasks = Records::<Id, Task>::open(Family::Task, store.clone(), 10).unwrap();
         tasks.insert(Id(7), task(1)).unwrap();
         end_entry(&mut tasks, &store);
@@ -352,7 +347,7 @@ mod tests {
     #[test]
     fn a_corrupt_record_is_an_error_naming_it_not_a_missing_record() {
         let dir = tempfile::tempdir().unwrap();
-        let (_db, store) = open(dir.path());
+        let store = open(dir.path());
         let mut ws = WriteSet::new();
         ws.put(Id(3).key(), vec![codec::RECORD_FORMAT, 0xff]);
         store.commit(ws).unwrap();

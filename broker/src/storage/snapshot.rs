@@ -1,27 +1,19 @@
-//! Point-in-time snapshots of the state tree, read and installed as a stream of chunks.
+//! Point-in-time snapshots of the state table, read and installed as a stream of chunks.
 //!
-//! **Consistency without a point-in-time view.** sled cannot pin a view, so
-//! [`super::StateStore::begin_snapshot`] (called between two commits) only marks a
-//! snapshot as running. From then on every commit saves, in the same atomic batch as its
-//! change, the value each key it touches had before (once per key, under
-//! `undo/<snapshot id>/<key>`; "absent" for a key the commit creates). The reader walks
-//! the tree and, for each key, looks for an undo image *after* reading the value: if there
-//! is one, the key changed after the snapshot began and the image is what the snapshot
-//! holds; if there is none, the key had not changed when it was read, so the value read
-//! is the snapshot's. (A sled batch is atomic for readers: a value changed by a commit is
-//! never seen without its undo image.) A second pass emits the saved images, which also
-//! brings back keys deleted after the snapshot began. A key read unchanged in the first
-//! pass and changed later appears twice, with the same value both times; installing is
-//! idempotent per key. Cost: nothing for apply until a snapshot runs, then one extra
-//! read and write per key changed the first time; memory: one chunk.
+//! **Consistency.** A snapshot reads one redb read transaction: a point-in-time view of
+//! the last commit before [`super::StateStore::begin_snapshot`], however many commits
+//! follow while it is read. Commits never wait for it; the cost is that pages the later
+//! commits free cannot be reused until the snapshot ends, so the file grows by what
+//! changes meanwhile. Memory: one chunk.
 //!
 //! **Stream format 1**: `SUSLIKSS`, the format as u32 LE, then frames: `0x01` u32 LE key
 //! length, key, u32 LE value length, value; and one final `0x02`, the number of entry
 //! frames as u64 LE and the CRC-32 of all entry frames as u32 LE. A writer refuses a cut
 //! stream, a changed one, one of another format, or bytes after the end.
 
-use super::store::StateStore;
-use super::{Family, StorageError};
+use super::store::{table, table_name, write, Pair, StateStore, Table};
+use super::StorageError;
+use redb::OwnedRange;
 
 /// The first bytes of a state snapshot stream.
 pub const STREAM_MAGIC: &[u8; 8] = b"SUSLIKSS";
@@ -33,66 +25,33 @@ const FRAME_END: u8 = 0x02;
 /// No key or value in a stream is longer: a corrupt length is refused before it
 /// allocates.
 const MAX_FIELD: usize = 256 << 20;
-/// Writes of an install go to sled this many bytes at a time.
+/// An install writes this many bytes per transaction.
 const INSTALL_BATCH_BYTES: usize = 4 << 20;
-
-/// Where snapshot `id` keeps the undo images of its keys.
-pub(crate) fn undo_prefix(id: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(9);
-    k.push(Family::Undo.tag());
-    k.extend_from_slice(&id.to_be_bytes());
-    k
-}
-
-pub(crate) fn undo_key(id: u64, key: &[u8]) -> Vec<u8> {
-    let mut k = undo_prefix(id);
-    k.extend_from_slice(key);
-    k
-}
-
-/// An undo image: `0` for "the key was absent", `1` and the value otherwise.
-pub(crate) fn undo_value(before: Option<&[u8]>) -> Vec<u8> {
-    match before {
-        None => vec![0],
-        Some(v) => {
-            let mut out = Vec::with_capacity(v.len() + 1);
-            out.push(1);
-            out.extend_from_slice(v);
-            out
-        }
-    }
-}
 
 enum Phase {
     Header,
     /// Walking the records.
-    Live(sled::Iter),
-    /// Emitting the undo images.
-    Undo(sled::Iter),
+    Records(Box<OwnedRange<&'static [u8], &'static [u8]>>),
     End,
     Done,
 }
 
-/// Reads one snapshot as chunks. Dropping it ends the snapshot.
+/// Reads one snapshot as chunks.
 pub struct SnapshotReader {
-    store: StateStore,
-    id: u64,
-    tree: sled::Tree,
+    view: Table,
     phase: Phase,
     crc: crc32fast::Hasher,
     count: u64,
 }
 
 impl SnapshotReader {
-    pub(crate) fn new(store: StateStore, id: u64, tree: sled::Tree) -> SnapshotReader {
-        SnapshotReader {
-            store,
-            id,
-            tree,
+    pub(crate) fn new(view: Table) -> Result<SnapshotReader, StorageError> {
+        Ok(SnapshotReader {
+            view,
             phase: Phase::Header,
             crc: crc32fast::Hasher::new(),
             count: 0,
-        }
+        })
     }
 
     fn entry(&mut self, out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
@@ -110,38 +69,23 @@ impl SnapshotReader {
     /// last one.
     pub fn next_chunk(&mut self, max_bytes: usize) -> Result<Option<Vec<u8>>, StorageError> {
         let mut out = Vec::with_capacity(max_bytes.min(1 << 20) + 64);
-        let undo = undo_prefix(self.id);
         while out.len() < max_bytes.max(1) {
             match std::mem::replace(&mut self.phase, Phase::Done) {
                 Phase::Header => {
                     out.extend_from_slice(STREAM_MAGIC);
                     out.extend_from_slice(&STREAM_FORMAT.to_le_bytes());
-                    self.phase = Phase::Live(self.tree.range(..Family::Undo.start()));
+                    let range = self
+                        .view
+                        .range_owned(..)
+                        .map_err(StorageError::engine("reading a snapshot"))?;
+                    self.phase = Phase::Records(Box::new(range));
                 }
-                Phase::Live(mut iter) => match iter.next() {
-                    None => self.phase = Phase::Undo(self.tree.scan_prefix(&undo)),
-                    Some(item) => {
-                        let (k, v) = item.map_err(StorageError::sled("reading a snapshot"))?;
-                        let mut image = undo.clone();
-                        image.extend_from_slice(&k);
-                        let changed = self
-                            .tree
-                            .contains_key(&image)
-                            .map_err(StorageError::sled("reading an undo image"))?;
-                        if !changed {
-                            self.entry(&mut out, &k, &v);
-                        }
-                        self.phase = Phase::Live(iter);
-                    }
-                },
-                Phase::Undo(mut iter) => match iter.next() {
+                Phase::Records(mut range) => match range.next() {
                     None => self.phase = Phase::End,
                     Some(item) => {
-                        let (k, v) = item.map_err(StorageError::sled("reading an undo image"))?;
-                        if let Some((1, before)) = v.split_first() {
-                            self.entry(&mut out, &k[undo.len()..], before);
-                        }
-                        self.phase = Phase::Undo(iter);
+                        let (k, v) = item.map_err(StorageError::engine("reading a snapshot"))?;
+                        self.entry(&mut out, k.value(), v.value());
+                        self.phase = Phase::Records(range);
                     }
                 },
                 Phase::End => {
@@ -161,21 +105,14 @@ impl SnapshotReader {
     }
 }
 
-impl Drop for SnapshotReader {
-    fn drop(&mut self) {
-        self.store.end_snapshot(self.id);
-    }
-}
-
 /// Installs a snapshot stream into a new generation of the state tree.
 pub struct SnapshotWriter {
     store: StateStore,
     generation: u64,
-    tree: sled::Tree,
     /// Bytes of a frame not complete yet.
     buf: Vec<u8>,
     header_seen: bool,
-    batch: sled::Batch,
+    batch: Vec<Pair>,
     batch_bytes: usize,
     crc: crc32fast::Hasher,
     count: u64,
@@ -184,14 +121,13 @@ pub struct SnapshotWriter {
 }
 
 impl SnapshotWriter {
-    pub(crate) fn new(store: StateStore, generation: u64, tree: sled::Tree) -> SnapshotWriter {
+    pub(crate) fn new(store: StateStore, generation: u64) -> SnapshotWriter {
         SnapshotWriter {
             store,
             generation,
-            tree,
             buf: Vec::new(),
             header_seen: false,
-            batch: sled::Batch::default(),
+            batch: Vec::new(),
             batch_bytes: 0,
             crc: crc32fast::Hasher::new(),
             count: 0,
@@ -233,7 +169,7 @@ impl SnapshotWriter {
                     let Some((key, value, len)) = parse_entry(rest)? else {
                         break;
                     };
-                    if key.first() == Some(&Family::Undo.tag()) || key.is_empty() {
+                    if key.is_empty() {
                         return Err(StorageError::Stream(format!(
                             "entry {} has a key outside the state's families",
                             self.count + 1
@@ -242,7 +178,7 @@ impl SnapshotWriter {
                     self.crc.update(&rest[..len]);
                     self.count += 1;
                     self.batch_bytes += len;
-                    self.batch.insert(key, value);
+                    self.batch.push((key.to_vec(), value.to_vec()));
                     at += len;
                 }
                 FRAME_END => {
@@ -272,9 +208,17 @@ impl SnapshotWriter {
     fn apply_batch(&mut self) -> Result<(), StorageError> {
         let batch = std::mem::take(&mut self.batch);
         self.batch_bytes = 0;
-        self.tree
-            .apply_batch(batch)
-            .map_err(StorageError::sled("writing an installed snapshot"))
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let name = table_name(self.generation);
+        write(self.store.db(), "writing an installed snapshot", |txn| {
+            let mut t = txn.open_table(table(&name))?;
+            for (k, v) in &batch {
+                t.insert(k.as_slice(), v.as_slice())?;
+            }
+            Ok(())
+        })
     }
 
     /// Checks that the stream was complete and intact, and switches the store to it.
@@ -301,8 +245,7 @@ impl SnapshotWriter {
             )));
         }
         self.apply_batch()?;
-        let (store, generation, tree) = (self.store.clone(), self.generation, self.tree.clone());
-        store.switch_to(generation, tree)
+        self.store.switch_to(self.generation)
     }
 }
 

@@ -1,131 +1,137 @@
-//! The state tree: reads that see an entry's pending writes, atomic commits, and the
-//! generations that make an installed snapshot appear all at once.
+//! The state file: reads that see an entry's pending writes, atomic commits, durable
+//! points, point-in-time snapshot views, and the generations that make an installed
+//! snapshot appear all at once.
 
 use super::error::show_key;
-use super::snapshot::{self, SnapshotReader, SnapshotWriter};
+use super::snapshot::{SnapshotReader, SnapshotWriter};
 use super::{codec, Family, KeyBuf, StorageError, WriteSet};
+use redb::{
+    Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition,
+    TableHandle,
+};
 use serde::de::DeserializeOwned;
 use std::ops::Bound;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 /// A key and its value.
 pub type Pair = (Vec<u8>, Vec<u8>);
 
-/// The layout of the state store (its trees and key families) this build writes.
+/// A table of the state file: byte keys (family tag first), byte values (record format
+/// first).
+pub(crate) type Table = ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+/// The layout of the state file (its tables and key families) this build writes.
 pub const STORE_FORMAT: u32 = 1;
 
-/// The tree holding the store's own pointers (format, current generation).
-const META_TREE: &str = "state.meta";
-const KEY_FORMAT: &[u8] = b"format";
-const KEY_GENERATION: &[u8] = b"generation";
+/// The name of the state file in a node's data directory.
+pub const STATE_FILE: &str = "state.redb";
 
-fn tree_name(generation: u64) -> String {
-    format!("state.{generation}")
+/// The state file's page cache when the config names none: enough for the hot records of
+/// a small machine; the OS page cache holds the rest of the file.
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
+/// The table holding the store's own pointers (format, current generation).
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const KEY_FORMAT: &str = "format";
+const KEY_GENERATION: &str = "generation";
+const GENERATION_PREFIX: &str = "state.";
+
+pub(crate) fn table_name(generation: u64) -> String {
+    format!("{GENERATION_PREFIX}{generation}")
 }
 
-/// The state records of one node, in a tree of its sled `Db`. Cheap to clone.
+pub(crate) fn table(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
+    TableDefinition::new(name)
+}
+
+/// The state records of one node, in its state file. Cheap to clone.
 #[derive(Clone)]
 pub struct StateStore {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    db: sled::Db,
-    meta: sled::Tree,
-    /// The current generation's tree.
-    live: RwLock<(u64, sled::Tree)>,
-    /// Held by every commit, a snapshot's start and end, and an install's switch: the
-    /// tree has one writer at a time.
-    writer: Mutex<WriterState>,
-}
-
-#[derive(Default)]
-pub(crate) struct WriterState {
-    /// The snapshot being read, if one is: commits save undo images for it.
-    pub(crate) snapshot: Option<u64>,
-    next_snapshot: u64,
-    /// Trees of replaced generations, dropped once no snapshot reads them.
-    retired: Vec<String>,
+    db: Database,
+    path: PathBuf,
+    /// The current generation. Held by every commit and by an install's switch, so a
+    /// commit never writes into a generation being replaced.
+    writer: Mutex<u64>,
+    /// A read view of the last commit, opened by the first read after it.
+    view: RwLock<Option<Arc<Table>>>,
 }
 
 impl StateStore {
-    /// Opens (or creates) the state store in `db`. Clears what a crash may have left
-    /// behind: undo images of a snapshot that was being read, and a generation that was
-    /// being installed but not switched to.
-    pub fn open(db: &sled::Db) -> Result<StateStore, StorageError> {
-        let meta = db
-            .open_tree(META_TREE)
-            .map_err(StorageError::sled("opening the state meta tree"))?;
-        match meta
-            .get(KEY_FORMAT)
-            .map_err(StorageError::sled("reading the state store format"))?
-        {
-            None => {
-                meta.insert(KEY_FORMAT, &STORE_FORMAT.to_be_bytes())
-                    .map_err(StorageError::sled("writing the state store format"))?;
-            }
-            Some(v) => {
-                let found = be_u32(&v).ok_or_else(|| StorageError::Corrupt {
-                    key: "state.meta/format".into(),
-                    reason: format!("{} bytes, expected 4", v.len()),
-                })?;
-                if found > STORE_FORMAT {
-                    return Err(StorageError::NewerStore {
-                        found,
-                        max: STORE_FORMAT,
-                    });
-                }
-            }
-        }
-        let generation = match meta
-            .get(KEY_GENERATION)
-            .map_err(StorageError::sled("reading the state generation"))?
-        {
-            None => 0,
-            Some(v) => be_u64(&v).ok_or_else(|| StorageError::Corrupt {
-                key: "state.meta/generation".into(),
-                reason: format!("{} bytes, expected 8", v.len()),
-            })?,
-        };
-        let current = tree_name(generation);
-        for name in db.tree_names() {
-            let name = String::from_utf8_lossy(&name).into_owned();
-            if name.starts_with("state.") && name != META_TREE && name != current {
-                tracing::info!(tree = %name, "dropping a state generation left by an unfinished install");
-                db.drop_tree(name.as_bytes())
-                    .map_err(StorageError::sled(format!("dropping tree {name}")))?;
-            }
-        }
-        let tree = db
-            .open_tree(current.as_bytes())
-            .map_err(StorageError::sled(format!("opening tree {current}")))?;
-        clear_prefix(&tree, &Family::Undo.start())?;
+    /// Opens (or creates) the state file at `path` with a page cache of `cache_bytes`.
+    /// Refuses a file of a newer store format, and drops a generation that an install cut
+    /// off by a crash left behind.
+    pub fn open(path: &Path, cache_bytes: usize) -> Result<StateStore, StorageError> {
+        let shown = path.display().to_string();
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(StorageError::engine(format!("opening {shown}")))?;
+        let generation = prepare(&db, &shown)?;
         Ok(StateStore {
             inner: Arc::new(Inner {
-                db: db.clone(),
-                meta,
-                live: RwLock::new((generation, tree)),
-                writer: Mutex::new(WriterState {
-                    next_snapshot: 1,
-                    ..WriterState::default()
-                }),
+                db,
+                path: path.to_path_buf(),
+                writer: Mutex::new(generation),
+                view: RwLock::new(None),
             }),
         })
     }
 
-    pub(crate) fn tree(&self) -> sled::Tree {
-        let live = self.inner.live.read().unwrap_or_else(|p| p.into_inner());
-        live.1.clone()
+    /// The state file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
     }
 
-    /// The generation of the current tree (raised by every installed snapshot).
+    /// The generation of the current table (raised by every installed snapshot).
     pub fn generation(&self) -> u64 {
-        let live = self.inner.live.read().unwrap_or_else(|p| p.into_inner());
-        live.0
+        *self.writer()
     }
 
-    pub(crate) fn writer(&self) -> MutexGuard<'_, WriterState> {
+    pub(crate) fn writer(&self) -> MutexGuard<'_, u64> {
         self.inner.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn db(&self) -> &Database {
+        &self.inner.db
+    }
+
+    fn forget_view(&self) {
+        *self.inner.view.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// A read view of the current table as the last commit left it.
+    fn view(&self) -> Result<Arc<Table>, StorageError> {
+        if let Some(v) = self
+            .inner
+            .view
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            return Ok(v.clone());
+        }
+        let generation = self.writer();
+        let view = Arc::new(self.open_view(*generation)?);
+        *self.inner.view.write().unwrap_or_else(|p| p.into_inner()) = Some(view.clone());
+        drop(generation);
+        Ok(view)
+    }
+
+    /// A new point-in-time view of `generation`'s table.
+    pub(crate) fn open_view(&self, generation: u64) -> Result<Table, StorageError> {
+        let name = table_name(generation);
+        let txn = self
+            .inner
+            .db
+            .begin_read()
+            .map_err(StorageError::engine("starting a read"))?;
+        txn.open_table(table(&name))
+            .map_err(StorageError::engine(format!("opening table {name}")))
     }
 
     /// The value of `key` as `pending` leaves it.
@@ -133,11 +139,11 @@ impl StateStore {
         if let Some(v) = pending.pending(key) {
             return Ok(v.map(<[u8]>::to_vec));
         }
-        let v = self
-            .tree()
+        let view = self.view()?;
+        let v = view
             .get(key)
-            .map_err(StorageError::sled(format!("reading {}", show_key(key))))?;
-        Ok(v.map(|v| v.to_vec()))
+            .map_err(StorageError::engine(format!("reading {}", show_key(key))))?;
+        Ok(v.map(|v| v.value().to_vec()))
     }
 
     /// The record under `key`, decoded.
@@ -162,8 +168,12 @@ impl StateStore {
         limit: usize,
     ) -> Result<Vec<Pair>, StorageError> {
         let bounds = (Bound::Included(from.to_vec()), Bound::Excluded(to.to_vec()));
-        let mut mine = pending.pending_range(bounds.clone()).peekable();
-        let mut disk = self.tree().range::<Vec<u8>, _>(bounds).peekable();
+        let mut mine = pending.pending_range(bounds).peekable();
+        let view = self.view()?;
+        let mut disk = view
+            .range(from..to)
+            .map_err(StorageError::engine("scanning the state table"))?
+            .peekable();
         let mut out = Vec::new();
         while out.len() < limit {
             let take_mine = match (mine.peek(), disk.peek()) {
@@ -171,11 +181,12 @@ impl StateStore {
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
                 (Some((mk, _)), Some(Ok((dk, _)))) => {
-                    if *mk == dk.as_ref() {
+                    let dk = dk.value();
+                    if *mk == dk {
                         disk.next(); // the pending write replaces what is on disk
                         true
                     } else {
-                        *mk < dk.as_ref()
+                        *mk < dk
                     }
                 }
                 (Some(_), Some(Err(_))) => false,
@@ -185,148 +196,118 @@ impl StateStore {
                     out.push((k.to_vec(), v.to_vec()));
                 }
             } else if let Some(item) = disk.next() {
-                let (k, v) = item.map_err(StorageError::sled("scanning the state tree"))?;
-                out.push((k.to_vec(), v.to_vec()));
+                let (k, v) = item.map_err(StorageError::engine("scanning the state table"))?;
+                out.push((k.value().to_vec(), v.value().to_vec()));
             }
         }
         Ok(out)
     }
 
-    /// Writes `changes` as one atomic batch. While a snapshot is being read, the batch
-    /// also saves, once per key, the value the snapshot must see.
+    /// Writes `changes` as one atomic transaction. It is visible to reads at once and
+    /// reaches the disk with the next [`StateStore::persist`]; a crash before that goes
+    /// back to the last persisted commit, as a whole.
     pub fn commit(&self, changes: WriteSet) -> Result<(), StorageError> {
         if changes.is_empty() {
             return Ok(());
         }
-        if let Some(bad) = changes
-            .keys()
-            .find(|k| k.first() == Some(&Family::Undo.tag()))
-        {
+        if let Some(bad) = changes.keys().find(|k| k.is_empty()) {
             return Err(StorageError::Misuse(format!(
-                "{} is in the store's own undo family",
+                "{} has no family",
                 show_key(bad)
             )));
         }
-        let writer = self.writer();
-        let tree = self.tree();
-        let mut batch = sled::Batch::default();
-        if let Some(id) = writer.snapshot {
-            for key in changes.keys() {
-                let undo = snapshot::undo_key(id, key);
-                let saved = tree
-                    .contains_key(&undo)
-                    .map_err(StorageError::sled("reading an undo image"))?;
-                if !saved {
-                    let before = tree
-                        .get(key)
-                        .map_err(StorageError::sled(format!("reading {}", show_key(key))))?;
-                    batch.insert(undo, snapshot::undo_value(before.as_deref()));
+        let generation = self.writer();
+        let name = table_name(*generation);
+        let mut txn = self
+            .inner
+            .db
+            .begin_write()
+            .map_err(StorageError::engine("starting a commit"))?;
+        txn.set_durability(Durability::None)
+            .map_err(StorageError::engine("starting a commit"))?;
+        {
+            let mut t = txn
+                .open_table(table(&name))
+                .map_err(StorageError::engine(format!("opening table {name}")))?;
+            for (k, v) in changes.into_writes() {
+                match v {
+                    Some(v) => t.insert(k.as_slice(), v.as_slice()).map(drop),
+                    None => t.remove(k.as_slice()).map(drop),
                 }
+                .map_err(StorageError::engine(format!("writing {}", show_key(&k))))?;
             }
         }
-        for (k, v) in changes.into_writes() {
-            match v {
-                Some(v) => batch.insert(k, v),
-                None => batch.remove(k),
-            }
-        }
-        tree.apply_batch(batch)
-            .map_err(StorageError::sled("committing an applied entry"))?;
-        drop(writer);
+        txn.commit()
+            .map_err(StorageError::engine("committing an applied entry"))?;
+        self.forget_view();
+        drop(generation);
         Ok(())
     }
 
-    /// Starts a snapshot of the state as it is now. Call it between commits (on the
-    /// apply task): the image is that of the last commit.
+    /// Makes every commit so far durable (`fdatasync`), with the allocator state saved so
+    /// that the reopen after a crash is quick. What the caller had applied when it called
+    /// this is what a crash can no longer take back: the log before it may be purged.
+    pub fn persist(&self) -> Result<(), StorageError> {
+        let _generation = self.writer();
+        durable_write(&self.inner.db, "persisting the state", |_| Ok(()))
+    }
+
+    /// Starts a snapshot of the state as the last commit left it: a point-in-time view,
+    /// read while commits go on (they never wait for it).
     pub fn begin_snapshot(&self) -> Result<SnapshotReader, StorageError> {
-        let mut writer = self.writer();
-        if writer.snapshot.is_some() {
-            return Err(StorageError::SnapshotBusy);
-        }
-        let id = writer.next_snapshot;
-        writer.next_snapshot += 1;
-        writer.snapshot = Some(id);
-        Ok(SnapshotReader::new(self.clone(), id, self.tree()))
-    }
-
-    /// Ends snapshot `id`: commits stop saving images for it, and its images and any
-    /// generation retired meanwhile are removed.
-    pub(crate) fn end_snapshot(&self, id: u64) {
-        let mut writer = self.writer();
-        if writer.snapshot == Some(id) {
-            writer.snapshot = None;
-        }
-        let retired = std::mem::take(&mut writer.retired);
-        drop(writer);
-        if let Err(e) = clear_prefix(&self.tree(), &snapshot::undo_prefix(id)) {
-            tracing::warn!(error = %e, "removing a finished snapshot's undo images failed (they go at the next start)");
-        }
-        self.drop_trees(retired);
-    }
-
-    fn drop_trees(&self, names: Vec<String>) {
-        for name in names {
-            if let Err(e) = self.inner.db.drop_tree(name.as_bytes()) {
-                tracing::warn!(tree = %name, error = %e, "dropping a replaced state generation failed (it goes at the next start)");
-            }
-        }
+        let generation = self.writer();
+        let view = self.open_view(*generation)?;
+        drop(generation);
+        SnapshotReader::new(view)
     }
 
     /// Starts installing a snapshot stream into a new generation; the current state
     /// stays in place until [`SnapshotWriter::finish`] switches to it.
     pub fn install(&self) -> Result<SnapshotWriter, StorageError> {
-        let generation = self.generation() + 1;
-        let name = tree_name(generation);
-        let tree = self
-            .inner
-            .db
-            .open_tree(name.as_bytes())
-            .map_err(StorageError::sled(format!("opening tree {name}")))?;
-        tree.clear()
-            .map_err(StorageError::sled(format!("clearing tree {name}")))?;
-        Ok(SnapshotWriter::new(self.clone(), generation, tree))
+        let generation = *self.writer() + 1;
+        let name = table_name(generation);
+        write(&self.inner.db, &format!("creating table {name}"), |txn| {
+            txn.delete_table(table(&name))?;
+            txn.open_table(table(&name))?;
+            Ok(())
+        })?;
+        Ok(SnapshotWriter::new(self.clone(), generation))
     }
 
-    /// Makes `generation` (fully written and flushed) the current state.
-    pub(crate) fn switch_to(&self, generation: u64, tree: sled::Tree) -> Result<(), StorageError> {
-        self.inner
-            .db
-            .flush()
-            .map_err(StorageError::sled("flushing an installed snapshot"))?;
-        let mut writer = self.writer();
-        self.inner
-            .meta
-            .insert(KEY_GENERATION, &generation.to_be_bytes())
-            .map_err(StorageError::sled("switching to the installed generation"))?;
-        self.inner
-            .meta
-            .flush()
-            .map_err(StorageError::sled("flushing the generation switch"))?;
-        let old = {
-            let mut live = self.inner.live.write().unwrap_or_else(|p| p.into_inner());
-            let old = live.0;
-            *live = (generation, tree);
-            old
-        };
-        writer.retired.push(tree_name(old));
-        if writer.snapshot.is_none() {
-            let retired = std::mem::take(&mut writer.retired);
-            drop(writer);
-            self.drop_trees(retired);
-        }
+    /// Makes `generation` (fully written) the current state, durably, and drops the one
+    /// it replaces (snapshots still reading it keep their view).
+    pub(crate) fn switch_to(&self, generation: u64) -> Result<(), StorageError> {
+        let mut current = self.writer();
+        let old = table_name(*current);
+        durable_write(
+            &self.inner.db,
+            "switching to the installed generation",
+            |txn| {
+                txn.open_table(META)?
+                    .insert(KEY_GENERATION, generation.to_be_bytes().as_slice())?;
+                txn.delete_table(table(&old))?;
+                Ok(())
+            },
+        )?;
+        *current = generation;
+        self.forget_view();
         Ok(())
     }
 
-    /// A digest of every record (not the undo images): two stores with the same digest
-    /// hold the same state.
+    /// A digest of every record: two stores with the same digest hold the same state.
     pub fn digest(&self) -> Result<u32, StorageError> {
         let mut h = crc32fast::Hasher::new();
-        for item in self.tree().range(..Family::Undo.start()) {
-            let (k, v) = item.map_err(StorageError::sled("scanning the state tree"))?;
+        let view = self.view()?;
+        for item in view
+            .iter()
+            .map_err(StorageError::engine("scanning the state table"))?
+        {
+            let (k, v) = item.map_err(StorageError::engine("scanning the state table"))?;
+            let (k, v) = (k.value(), v.value());
             h.update(&(k.len() as u32).to_le_bytes());
-            h.update(&k);
+            h.update(k);
             h.update(&(v.len() as u32).to_le_bytes());
-            h.update(&v);
+            h.update(v);
         }
         Ok(h.finalize())
     }
@@ -337,27 +318,115 @@ impl StateStore {
     }
 }
 
+/// Checks the file's format (writing it into a new file), drops generations an
+/// interrupted install left, makes sure the current table exists; returns its generation.
+fn prepare(db: &Database, shown: &str) -> Result<u64, StorageError> {
+    let mut generation = 0;
+    durable_write(db, &format!("preparing {shown}"), |txn| {
+        let mut meta = txn.open_table(META)?;
+        let format = meta.get(KEY_FORMAT)?.map(|v| v.value().to_vec());
+        match format {
+            None => {
+                meta.insert(KEY_FORMAT, STORE_FORMAT.to_be_bytes().as_slice())?;
+            }
+            Some(v) => {
+                let found = be_u32(&v).ok_or_else(|| StorageError::Corrupt {
+                    key: format!("{shown}: meta/format"),
+                    reason: format!("{} bytes, expected 4", v.len()),
+                })?;
+                if found > STORE_FORMAT {
+                    return Err(StorageError::NewerStore {
+                        found,
+                        max: STORE_FORMAT,
+                    }
+                    .into());
+                }
+            }
+        }
+        if let Some(v) = meta.get(KEY_GENERATION)?.map(|v| v.value().to_vec()) {
+            generation = be_u64(&v).ok_or_else(|| StorageError::Corrupt {
+                key: format!("{shown}: meta/generation"),
+                reason: format!("{} bytes, expected 8", v.len()),
+            })?;
+        }
+        drop(meta);
+        let current = table_name(generation);
+        let stale: Vec<String> = txn
+            .list_tables()?
+            .map(|t| t.name().to_string())
+            .filter(|n| n.starts_with(GENERATION_PREFIX) && *n != current)
+            .collect();
+        for name in stale {
+            tracing::info!(table = %name, "dropping a state generation left by an unfinished install");
+            txn.delete_table(table(&name))?;
+        }
+        txn.open_table(table(&current))?;
+        Ok(())
+    })?;
+    Ok(generation)
+}
+
+/// Why a write transaction's body stopped: the engine failed, or the store refused.
+pub(crate) enum TxnError {
+    Engine(redb::Error),
+    Store(StorageError),
+}
+
+impl<E: Into<redb::Error>> From<E> for TxnError {
+    fn from(e: E) -> TxnError {
+        TxnError::Engine(e.into())
+    }
+}
+
+impl From<StorageError> for TxnError {
+    fn from(e: StorageError) -> TxnError {
+        TxnError::Store(e)
+    }
+}
+
+type Body<'a> = dyn FnOnce(&redb::WriteTransaction) -> Result<(), TxnError> + 'a;
+
+fn run(db: &Database, doing: &str, durable: bool, body: Box<Body<'_>>) -> Result<(), StorageError> {
+    let fail = |e: TxnError| match e {
+        TxnError::Engine(source) => StorageError::Engine {
+            doing: doing.to_string(),
+            source,
+        },
+        TxnError::Store(e) => e,
+    };
+    let mut txn = db.begin_write().map_err(|e| fail(e.into()))?;
+    if durable {
+        txn.set_quick_repair(true);
+    } else {
+        txn.set_durability(Durability::None)
+            .map_err(|e| fail(e.into()))?;
+    }
+    body(&txn).map_err(fail)?;
+    txn.commit().map_err(|e| fail(e.into()))
+}
+
+/// Runs `body` in one non-durable write transaction.
+pub(crate) fn write(
+    db: &Database,
+    doing: &str,
+    body: impl FnOnce(&redb::WriteTransaction) -> Result<(), TxnError>,
+) -> Result<(), StorageError> {
+    run(db, doing, false, Box::new(body))
+}
+
+/// Runs `body` in one durable write transaction (quick repair on).
+pub(crate) fn durable_write(
+    db: &Database,
+    doing: &str,
+    body: impl FnOnce(&redb::WriteTransaction) -> Result<(), TxnError>,
+) -> Result<(), StorageError> {
+    run(db, doing, true, Box::new(body))
+}
+
 fn be_u32(v: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(v.try_into().ok()?))
 }
 
 fn be_u64(v: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(v.try_into().ok()?))
-}
-
-/// Removes every key starting with `prefix`, a batch at a time.
-fn clear_prefix(tree: &sled::Tree, prefix: &[u8]) -> Result<(), StorageError> {
-    loop {
-        let mut batch = sled::Batch::default();
-        let mut n = 0;
-        for item in tree.scan_prefix(prefix).keys().take(10_000) {
-            batch.remove(item.map_err(StorageError::sled("scanning undo images"))?);
-            n += 1;
-        }
-        if n == 0 {
-            return Ok(());
-        }
-        tree.apply_batch(batch)
-            .map_err(StorageError::sled("removing undo images"))?;
-    }
 }
