@@ -45,13 +45,13 @@ pub struct SnapshotReader {
 }
 
 impl SnapshotReader {
-    pub(crate) fn new(view: Table) -> Result<SnapshotReader, StorageError> {
-        Ok(SnapshotReader {
+    pub(crate) fn new(view: Table) -> SnapshotReader {
+        SnapshotReader {
             view,
             phase: Phase::Header,
             crc: crc32fast::Hasher::new(),
             count: 0,
-        })
+        }
     }
 
     fn entry(&mut self, out: &mut Vec<u8>, key: &[u8], value: &[u8]) {

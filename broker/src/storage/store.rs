@@ -258,7 +258,7 @@ impl StateStore {
         let generation = self.writer();
         let view = self.open_view(*generation)?;
         drop(generation);
-        SnapshotReader::new(view)
+        Ok(SnapshotReader::new(view))
     }
 
     /// Starts installing a snapshot stream into a new generation; the current state
